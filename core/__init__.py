@@ -1,0 +1,1 @@
+"""The domain: conversations, leads and the truncation policy."""

@@ -1,0 +1,1 @@
+"""Ports: the boundary the core and the adapters meet at."""

@@ -1,0 +1,114 @@
+"""Driving ports: what channels, the admin API and the CLI call; the core implements them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ports.values import (
+    AcceptResult,
+    AgentRecord,
+    InboundMessage,
+    LeadRecord,
+    Page,
+    StoredMessage,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedChannel:
+    """A channel's settings with its secrets opened, for the adapter that serves it."""
+
+    agent_id: str
+    kind: str
+    settings: dict[str, str]
+    secrets: dict[str, str]
+    enabled: bool
+
+    def __repr__(self) -> str:  # never print secrets
+        return (
+            f"ResolvedChannel(agent_id={self.agent_id!r}, kind={self.kind!r}, "
+            f"enabled={self.enabled})"
+        )
+
+
+class MessageIntake(Protocol):
+    """Accepts what people send, for any channel.
+
+    `accept` returns once the message is durably stored (or recognised as a retry) and its
+    session is queued for an answer. Raises StoreUnavailable when it could not be stored."""
+
+    async def accept(self, message: InboundMessage) -> AcceptResult: ...
+
+    async def record_delivery(self, external_id: str, status: str, error: str | None) -> bool:
+        """Apply a provider's delivery report to an outbound message; False if unknown."""
+        ...
+
+
+class ChannelDirectory(Protocol):
+    """Looks up a channel of an agent for the adapter that serves it.
+
+    `resolve` raises NotFound for an unknown agent and returns None when the agent has no
+    such channel configured."""
+
+    async def resolve(self, agent_id: str, kind: str) -> ResolvedChannel | None: ...
+
+
+class Administration(Protocol):
+    """Workspace-scoped management used by the admin API, the UI and the CLI.
+
+    Every method taking `workspace_id` raises NotFound for things of another workspace."""
+
+    async def authenticate(self, api_key: str) -> str | None:
+        """The workspace id of an API key, or None."""
+        ...
+
+    async def create_api_key(self, workspace_name: str) -> str:
+        """Create the workspace if needed and return a new key (only its hash is kept)."""
+        ...
+
+    async def create_agent(
+        self, workspace_id: str, name: str, executor: dict[str, Any]
+    ) -> AgentRecord: ...
+
+    async def list_agents(self, workspace_id: str) -> list[AgentRecord]: ...
+
+    async def get_agent(self, workspace_id: str, agent_id: str) -> AgentRecord: ...
+
+    async def configure_channel(
+        self,
+        workspace_id: str,
+        agent_id: str,
+        kind: str,
+        settings: dict[str, str],
+        secrets: dict[str, str | None],
+        enabled: bool,
+    ) -> ResolvedChannel:
+        """Save a channel; a secret given as None keeps the stored one (or fails validation
+        when none is stored). The returned channel carries secret *names* only."""
+        ...
+
+    async def get_channel(self, workspace_id: str, agent_id: str, kind: str) -> ResolvedChannel:
+        """The channel with secret names only (values never leave); NotFound if none."""
+        ...
+
+    async def list_leads(
+        self,
+        workspace_id: str,
+        agent_id: str | None,
+        platform: str | None,
+        search: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page: ...
+
+    def export_leads(
+        self, workspace_id: str, agent_id: str | None, platform: str | None, search: str | None
+    ) -> AsyncIterator[LeadRecord]: ...
+
+    async def session_messages(self, workspace_id: str, session_id: str) -> list[StoredMessage]: ...
+
+    async def rotate_secrets(self) -> int:
+        """Re-encrypt every stored secret with the newest key; returns how many changed."""
+        ...

@@ -1,0 +1,39 @@
+"""Errors that cross the port boundary; adapters translate their libraries' errors into these."""
+
+from __future__ import annotations
+
+
+class PortError(Exception):
+    """Base of every error an adapter raises through a port."""
+
+
+class StoreUnavailable(PortError):
+    """The database could not be reached or the operation could not be committed."""
+
+
+class NotFound(PortError):
+    """The thing asked for does not exist (or is not visible to the caller)."""
+
+
+class Conflict(PortError):
+    """A uniqueness rule refused the write."""
+
+
+class ExecutorFailed(PortError):
+    """The agent executor raised, answered badly or timed out."""
+
+
+class SendFailed(PortError):
+    """The provider refused the message for good (after any retries)."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SendOutcomeUnknown(PortError):
+    """The request may have reached the provider but no answer came back."""
+
+
+class VaultError(PortError):
+    """A secret could not be encrypted or decrypted (wrong key, wrong owner, tampered)."""

@@ -1,0 +1,189 @@
+"""Small frozen value types that ports speak in; standard library only."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+USER = "user"
+ASSISTANT = "assistant"
+
+# Status of a user (inbound) message.
+RECEIVED = "received"
+PROCESSING = "processing"
+ANSWERED = "answered"
+FAILED = "failed"
+USER_STATUSES = (RECEIVED, PROCESSING, ANSWERED, FAILED)
+
+# Status of an assistant (outbound) message; later entries never move back to earlier ones.
+QUEUED = "queued"
+SENDING = "sending"
+SENT = "sent"
+DELIVERED = "delivered"
+READ = "read"
+UNDELIVERED = "undelivered"
+UNKNOWN = "unknown"
+ASSISTANT_STATUSES = (QUEUED, SENDING, SENT, DELIVERED, READ, UNDELIVERED, FAILED, UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    """A phone number in E.164 (`+` and 7 to 15 digits)."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        if not _E164.match(self.value):
+            raise ValueError(f"not an E.164 phone number: {self.value!r}")
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A message a person sent on some channel, as the channel adapter understood it.
+
+    `channel` names the adapter (it prefixes the session id, e.g. `twilio`), `platform` the
+    network the person used (`whatsapp`, `web`), `contact` the person's address on it (an
+    E.164 phone, a visitor id), `external_id` the channel's own id used to drop retries.
+    """
+
+    agent_id: str
+    channel: str
+    platform: str
+    contact: str
+    external_id: str
+    body: str
+    sender_name: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptResult:
+    """What storing an inbound message did."""
+
+    session_id: str
+    message_id: int
+    duplicate: bool
+    lead_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One message of a session as persisted."""
+
+    id: int
+    session_id: str
+    agent_id: str
+    channel: str
+    contact: str
+    role: str
+    content: str
+    status: str
+    created_at: datetime
+    external_id: str | None = None
+    reply_to_id: int | None = None
+    attempt_started_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """A past turn handed to an agent."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeadRecord:
+    """A person who wrote to an agent on one platform."""
+
+    id: str
+    agent_id: str
+    platform: str
+    contact: str
+    name: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    message_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    id: str
+    workspace_id: str
+    name: str
+    executor: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRecord:
+    """A channel's settings for one agent; `secrets` holds vault ciphertexts only."""
+
+    agent_id: str
+    kind: str
+    settings: dict[str, str]
+    secrets: dict[str, str]
+    enabled: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRequest:
+    """What an agent executor is asked to answer."""
+
+    agent_id: str
+    session_id: str
+    message: str
+    history: tuple[HistoryEntry, ...]
+    lead_phone: str
+    lead_name: str | None
+    platform: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "agent_id": self.agent_id,
+            "session_id": self.session_id,
+            "message": self.message,
+            "history": [{"role": h.role, "content": h.content} for h in self.history],
+            "lead": {"phone": self.lead_phone, "name": self.lead_name, "platform": self.platform},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A reply to deliver to `contact` through `channel` on behalf of `agent_id`.
+
+    `previous_attempt_at` is set when an earlier attempt left with an unknown outcome (a crash
+    or timeout after the request was sent): the sender must look for it before sending again.
+    """
+
+    message_id: int
+    agent_id: str
+    channel: str
+    contact: str
+    body: str
+    previous_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendReceipt:
+    """The provider accepted a message: its id there and the status it reported."""
+
+    external_id: str
+    status: str = SENT
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list; `next_cursor` is None on the last page."""
+
+    items: tuple[Any, ...]
+    next_cursor: str | None
