@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -149,6 +149,16 @@ class AgentExecutor(Protocol):
     Raises ExecutorFailed on any failure, including a timeout."""
 
     async def run(self, executor: dict[str, Any], request: AgentRequest) -> str: ...
+
+    def validate(self, executor: object) -> dict[str, str]:
+        """Field errors of an executor spec ({} when it is valid)."""
+        ...
+
+
+class TextSegmenter(Protocol):
+    def graphemes(self, text: str) -> Iterable[str]:
+        """The text split into extended grapheme clusters (what a reader sees as one character)."""
+        ...
 
 
 class MessageSender(Protocol):

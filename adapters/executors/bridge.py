@@ -1,0 +1,131 @@
+"""The GraphExecutor bridge: runs an agent's executor spec (`http`, `python`, `demo`)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping
+from typing import Any, TypeGuard
+from urllib.parse import urlsplit
+
+import httpx
+
+from ports.errors import ExecutorFailed
+from ports.values import AgentRequest
+
+from .demo import demo_reply
+from .http_executor import call_http, header_problem
+from .python_executor import TARGET_RE, PythonExecutor
+
+KINDS = ("http", "python", "demo")
+MAX_TIMEOUT_S = 120.0
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _url_problem(url: object) -> str | None:
+    if not isinstance(url, str) or not url.strip():
+        return "required: an http(s) URL"
+    if any(c.isspace() or ord(c) < 0x20 for c in url):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return "not a valid URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL with a host"
+    return None
+
+
+def validate_executor(spec: object) -> dict[str, str]:
+    """Field errors of an executor spec (`{}` when valid). Never imports python targets."""
+    if not isinstance(spec, dict):
+        return {"executor": "must be an object"}
+    errors: dict[str, str] = {}
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        errors["kind"] = "required: one of " + ", ".join(KINDS)
+        return errors
+    if "timeout_s" in spec:
+        timeout = spec["timeout_s"]
+        if not _is_number(timeout) or not 0 < timeout <= MAX_TIMEOUT_S:
+            errors["timeout_s"] = f"must be a number greater than 0 and at most {MAX_TIMEOUT_S:g}"
+    if kind == "http":
+        problem = _url_problem(spec.get("url"))
+        if problem:
+            errors["url"] = problem
+        if "headers" in spec:
+            headers = spec["headers"]
+            if not isinstance(headers, dict):
+                errors["headers"] = "must be an object of header names to string values"
+            else:
+                for name, value in headers.items():
+                    problem = header_problem(name, value)
+                    if problem:
+                        errors["headers"] = problem
+                        break
+    elif kind == "python":
+        target = spec.get("target")
+        if not isinstance(target, str) or not TARGET_RE.match(target):
+            errors["target"] = "required: 'module:attribute', e.g. 'my_agent.graph:graph'"
+    return errors
+
+
+class GraphExecutorBridge:
+    """AgentExecutor over every executor kind; any failure becomes ExecutorFailed."""
+
+    def __init__(self, http: httpx.AsyncClient, default_timeout_s: float = 30.0) -> None:
+        self._http = http
+        self._default_timeout_s = default_timeout_s
+        self._python = PythonExecutor()
+
+    def validate(self, executor: object) -> dict[str, str]:
+        """Field errors of an executor spec (`{}` when valid); see `validate_executor`."""
+        return validate_executor(executor)
+
+    def _timeout_of(self, executor: Mapping[str, Any]) -> float:
+        timeout = executor.get("timeout_s")
+        if _is_number(timeout) and timeout > 0:
+            return float(timeout)
+        return self._default_timeout_s
+
+    async def run(self, executor: dict[str, Any], request: AgentRequest) -> str:
+        if not isinstance(executor, Mapping):
+            raise ExecutorFailed("executor spec is not an object")
+        kind = executor.get("kind")
+        if kind not in KINDS:
+            raise ExecutorFailed("unknown executor kind")
+        timeout_s = self._timeout_of(executor)
+        try:
+            async with asyncio.timeout(timeout_s):
+                reply = await self._dispatch(kind, executor, request, timeout_s)
+        except ExecutorFailed:
+            raise
+        except TimeoutError as e:
+            raise ExecutorFailed(f"{kind} executor timed out after {timeout_s:g}s") from e
+        except Exception as e:
+            raise ExecutorFailed(f"{kind} executor raised {type(e).__name__}") from e
+        if not isinstance(reply, str) or not reply.strip():
+            raise ExecutorFailed(f"{kind} executor gave an empty reply")
+        return reply
+
+    async def _dispatch(
+        self, kind: str, executor: Mapping[str, Any], request: AgentRequest, timeout_s: float
+    ) -> str:
+        if kind == "http":
+            url = executor.get("url")
+            if not isinstance(url, str) or not url:
+                raise ExecutorFailed("http executor has no url")
+            headers = executor.get("headers") or {}
+            if not isinstance(headers, Mapping):
+                raise ExecutorFailed("http executor: headers must be an object")
+            return await call_http(self._http, url, headers, request, timeout_s)
+        if kind == "python":
+            target = executor.get("target")
+            if not isinstance(target, str):
+                raise ExecutorFailed("python executor has no target")
+            return await self._python.run(target, request)
+        return demo_reply(request)

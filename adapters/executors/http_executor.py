@@ -1,0 +1,80 @@
+"""Executor kind `http`: POSTs the request JSON to the agent's URL and takes `{"reply": "..."}`.
+
+Reasons given in ExecutorFailed never contain header values, the URL or the response body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from ports.errors import ExecutorFailed
+from ports.values import AgentRequest
+
+MAX_REPLY_BYTES = 1024 * 1024
+
+
+def header_problem(name: object, value: object) -> str | None:
+    """Why a header cannot be sent (never quoting the value), or None when it is fine."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        return "header names and values must be strings"
+    if not name or not all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name):
+        return f"invalid header name {name!r}"
+    if not all(c == "\t" or " " <= c <= "~" for c in value):
+        return f"header {name!r} has a value with control or non-ASCII characters"
+    return None
+
+
+def reply_from_json(data: Any) -> str:
+    """The reply text of a `{"reply": "..."}` object; ExecutorFailed for any other shape."""
+    if not isinstance(data, dict) or "reply" not in data:
+        raise ExecutorFailed("reply has no 'reply' field")
+    reply = data["reply"]
+    if not isinstance(reply, str):
+        raise ExecutorFailed("'reply' is not a string")
+    return reply
+
+
+async def call_http(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: Mapping[str, str],
+    request: AgentRequest,
+    timeout_s: float,
+) -> str:
+    """POST `request.as_json()` to `url` with the shared client and return the reply text."""
+    for name, value in headers.items():
+        problem = header_problem(name, value)
+        if problem:
+            raise ExecutorFailed(f"http executor: {problem}")
+    try:
+        async with client.stream(
+            "POST",
+            url,
+            json=request.as_json(),
+            headers=dict(headers),
+            timeout=timeout_s,
+            follow_redirects=False,
+        ) as response:
+            if not 200 <= response.status_code < 300:
+                raise ExecutorFailed(f"http executor: HTTP {response.status_code}")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_REPLY_BYTES:
+                    raise ExecutorFailed("http executor: reply too large")
+    except httpx.TimeoutException as e:
+        raise ExecutorFailed("http executor: timed out") from e
+    except httpx.HTTPError as e:
+        raise ExecutorFailed(f"http executor: request failed ({type(e).__name__})") from e
+    try:
+        data = json.loads(bytes(body))
+    except ValueError as e:
+        raise ExecutorFailed("http executor: reply is not JSON") from e
+    try:
+        return reply_from_json(data)
+    except ExecutorFailed as e:
+        raise ExecutorFailed(f"http executor: {e}") from None

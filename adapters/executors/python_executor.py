@@ -1,0 +1,133 @@
+"""Executor kind `python`: runs an in-process agent named by a `module:attribute` target.
+
+The target is either a graph with `ainvoke` (a LangGraph compiled graph) or a callable that
+takes the request JSON and returns a string or `{"reply": ...}`. A sync callable runs in a
+worker thread so it cannot block the event loop (on a timeout the thread is abandoned, not
+stopped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import re
+from typing import Any
+
+from ports.errors import ExecutorFailed
+from ports.values import AgentRequest
+
+from .http_executor import reply_from_json
+
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+TARGET_RE = re.compile(rf"^({_DOTTED}):({_DOTTED})$")
+
+
+def _is_async_callable(obj: Any) -> bool:
+    if inspect.iscoroutinefunction(obj):
+        return True
+    # A callable instance whose __call__ is `async def`.
+    return callable(obj) and inspect.iscoroutinefunction(type(obj).__call__)
+
+
+def _content_text(content: Any) -> str:
+    """A message's content as text: a string, or the text blocks of a list of content blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts: list[str] = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict) and block.get("type") == "text":
+                text = block.get("text")
+                if isinstance(text, str):
+                    parts.append(text)
+        if parts:
+            return "".join(parts)
+    raise ExecutorFailed("python executor: last message content is not text")
+
+
+def _reply_of_graph_result(result: Any) -> str:
+    messages = result.get("messages") if isinstance(result, dict) else None
+    if not isinstance(messages, list | tuple) or not messages:
+        raise ExecutorFailed("python executor: graph result has no messages")
+    last = messages[-1]
+    if isinstance(last, dict):
+        if "content" not in last:
+            raise ExecutorFailed("python executor: last message has no content")
+        content = last["content"]
+    elif hasattr(last, "content"):
+        content = last.content
+    else:
+        raise ExecutorFailed("python executor: last message has no content")
+    return _content_text(content)
+
+
+class PythonExecutor:
+    """Resolves targets once (cached) and calls them."""
+
+    def __init__(self) -> None:
+        self._resolved: dict[str, Any] = {}
+
+    def resolve(self, target: str) -> Any:
+        """The object `module:attribute` names; ExecutorFailed when it cannot be imported."""
+        if target in self._resolved:
+            return self._resolved[target]
+        match = TARGET_RE.match(target) if isinstance(target, str) else None
+        if match is None:
+            raise ExecutorFailed("python executor: target must look like 'module:attribute'")
+        module_name, attribute = match.groups()
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ImportError as e:
+            raise ExecutorFailed(f"python executor: cannot import {module_name!r}") from e
+        except Exception as e:
+            raise ExecutorFailed(
+                f"python executor: importing {module_name!r} raised {type(e).__name__}"
+            ) from e
+        for part in attribute.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError as e:
+                raise ExecutorFailed(
+                    f"python executor: {module_name!r} has no attribute {attribute!r}"
+                ) from e
+        if not hasattr(obj, "ainvoke") and not callable(obj):
+            raise ExecutorFailed("python executor: target is neither a graph nor callable")
+        self._resolved[target] = obj
+        return obj
+
+    async def run(self, target: str, request: AgentRequest) -> str:
+        obj = self.resolve(target)
+        if hasattr(obj, "ainvoke"):
+            state = {
+                "messages": [
+                    *({"role": h.role, "content": h.content} for h in request.history),
+                    {"role": "user", "content": request.message},
+                ]
+            }
+            config = {
+                "configurable": {
+                    "thread_id": request.session_id,
+                    "lead": {
+                        "phone": request.lead_phone,
+                        "name": request.lead_name,
+                        "platform": request.platform,
+                    },
+                }
+            }
+            result = await obj.ainvoke(state, config=config)
+            return _reply_of_graph_result(result)
+        if _is_async_callable(obj):
+            result = await obj(request.as_json())
+        else:
+            result = await asyncio.to_thread(obj, request.as_json())
+            if inspect.isawaitable(result):
+                result = await result
+        if isinstance(result, str):
+            return result
+        try:
+            return reply_from_json(result)
+        except ExecutorFailed as e:
+            raise ExecutorFailed(f"python executor: {e}") from None

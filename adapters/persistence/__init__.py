@@ -1,0 +1,1 @@
+"""Persistence adapters: Tortoise ORM (SQLite, PostgreSQL) and in-memory."""

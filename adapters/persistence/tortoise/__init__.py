@@ -1,0 +1,1 @@
+"""Tortoise ORM persistence: models, mappers and the stores behind the ports."""

@@ -1,0 +1,138 @@
+"""Opening, migrating and closing the database (SQLite by aiosqlite, PostgreSQL by asyncpg)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import fcntl
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from aerich import Command
+from tortoise import Tortoise, connections
+
+MODELS = ["adapters.persistence.tortoise.models", "aerich.models"]
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
+
+
+def is_sqlite(database_url: str) -> bool:
+    return database_url.startswith("sqlite://")
+
+
+def sqlite_path(database_url: str) -> Path:
+    return Path(database_url.removeprefix("sqlite://"))
+
+
+def tortoise_config(database_url: str, pool_size: int = 10) -> dict[str, Any]:
+    """Tortoise's config for a `sqlite://path` or `postgres://user:pass@host:port/db` URL."""
+    if is_sqlite(database_url):
+        path = sqlite_path(database_url)
+        connection: dict[str, Any] = {
+            "engine": "tortoise.backends.sqlite",
+            "credentials": {
+                "file_path": str(path),
+                # WAL + synchronous=NORMAL survives a process crash (the contract's "durable");
+                # busy_timeout makes a second process wait for the write lock instead of failing.
+                "journal_mode": "WAL",
+                "synchronous": "NORMAL",
+                "busy_timeout": 10000,
+                "foreign_keys": "ON",
+            },
+        }
+    else:
+        parts = urlsplit(database_url)
+        if parts.scheme not in ("postgres", "postgresql"):
+            raise ValueError("DATABASE_URL must start with sqlite:// or postgres://")
+        connection = {
+            "engine": "tortoise.backends.asyncpg",
+            "credentials": {
+                "host": parts.hostname or "127.0.0.1",
+                "port": parts.port or 5432,
+                "user": parts.username or "postgres",
+                "password": parts.password or "",
+                "database": parts.path.lstrip("/") or "postgres",
+                "minsize": 1,
+                "maxsize": pool_size,
+            },
+        }
+    return {
+        "connections": {"default": connection},
+        "apps": {"models": {"models": MODELS, "default_connection": "default"}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def open_database(database_url: str) -> None:
+    if is_sqlite(database_url):
+        sqlite_path(database_url).parent.mkdir(parents=True, exist_ok=True)
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()
+
+
+async def ping() -> bool:
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception:  # any failure means "not reachable"
+        return False
+    return True
+
+
+@contextlib.asynccontextmanager
+async def migration_lock(database_url: str) -> AsyncIterator[None]:
+    """Only one process migrates at a time, so several instances may start together."""
+    if is_sqlite(database_url):
+        lock_path = sqlite_path(database_url).with_suffix(".migrate.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("w") as handle:
+            await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    import asyncpg  # only needed on PostgreSQL
+
+    key = int.from_bytes(hashlib.sha256(b"gateway-migrations").digest()[:8], "big", signed=True)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", key)
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.execute("SELECT pg_advisory_unlock($1)", key)
+        await conn.close()
+
+
+async def apply_migrations(database_url: str) -> list[str]:
+    """Apply pending Aerich migrations under the migration lock; returns those applied.
+
+    Runs in a fresh context so Aerich's Tortoise set-up never mixes with the service's own."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_task(_apply_migrations(database_url), context=contextvars.Context())
+
+
+async def _apply_migrations(database_url: str) -> list[str]:
+    if is_sqlite(database_url):
+        sqlite_path(database_url).parent.mkdir(parents=True, exist_ok=True)
+    async with migration_lock(database_url):
+        command = Command(
+            tortoise_config=tortoise_config(database_url, pool_size=2),
+            app="models",
+            location=str(MIGRATIONS),
+        )
+        async with command:
+            await command.init()
+            applied = await command.upgrade(run_in_transaction=True)
+    for name in applied:
+        log.info("applied migration %s", name)
+    return applied

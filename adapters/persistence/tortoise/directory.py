@@ -1,0 +1,164 @@
+"""AgentStore, WorkspaceStore and LeadStore on Tortoise."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from adapters.persistence.tortoise.mappers import to_agent, to_channel, to_lead
+from adapters.persistence.tortoise.models import Agent, ApiKey, Channel, Lead, Setting, Workspace
+from adapters.persistence.tortoise.sql import unavailable_on_db_error
+from ports.errors import Conflict
+from ports.values import AgentRecord, ChannelRecord, LeadRecord, Page
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+class TortoiseAgentStore:
+    @unavailable_on_db_error
+    async def create_agent(
+        self, workspace_id: str, name: str, executor: dict[str, Any], at: datetime
+    ) -> AgentRecord:
+        row = await Agent.create(
+            id=uuid.uuid4(), workspace_id=workspace_id, name=name, executor=executor, created_at=at
+        )
+        return to_agent(row)
+
+    @unavailable_on_db_error
+    async def get_agent(self, agent_id: str) -> AgentRecord | None:
+        key = _uuid(agent_id)
+        row = None if key is None else await Agent.filter(id=key).first()
+        return None if row is None else to_agent(row)
+
+    @unavailable_on_db_error
+    async def list_agents(self, workspace_id: str) -> list[AgentRecord]:
+        rows = await Agent.filter(workspace_id=workspace_id).order_by("created_at", "id")
+        return [to_agent(r) for r in rows]
+
+    @unavailable_on_db_error
+    async def get_channel(self, agent_id: str, kind: str) -> ChannelRecord | None:
+        key = _uuid(agent_id)
+        row = None if key is None else await Channel.filter(agent_id=key, kind=kind).first()
+        return None if row is None else to_channel(row)
+
+    @unavailable_on_db_error
+    async def save_channel(self, record: ChannelRecord) -> ChannelRecord:
+        values = {
+            "settings": record.settings,
+            "secrets": record.secrets,
+            "enabled": record.enabled,
+            "updated_at": record.updated_at,
+        }
+        row, _ = await Channel.update_or_create(
+            defaults=values, agent_id=record.agent_id, kind=record.kind
+        )
+        return to_channel(row)
+
+    @unavailable_on_db_error
+    async def all_channels(self) -> list[ChannelRecord]:
+        return [to_channel(r) for r in await Channel.all().order_by("id")]
+
+
+class TortoiseWorkspaceStore:
+    @unavailable_on_db_error
+    async def ensure_workspace(self, name: str, at: datetime) -> str:
+        row = await Workspace.filter(name=name).first()
+        if row is None:
+            try:
+                row = await Workspace.create(id=uuid.uuid4(), name=name, created_at=at)
+            except Conflict:  # created meanwhile by another process
+                row = await Workspace.get(name=name)
+        return str(row.id)
+
+    @unavailable_on_db_error
+    async def add_api_key(self, workspace_id: str, key_hash: str, at: datetime) -> None:
+        await ApiKey.create(workspace_id=workspace_id, key_hash=key_hash, created_at=at)
+
+    @unavailable_on_db_error
+    async def workspace_for_key(self, key_hash: str) -> str | None:
+        value = (
+            await ApiKey.filter(key_hash=key_hash).first().values_list("workspace_id", flat=True)
+        )
+        return None if value is None else str(value)
+
+    @unavailable_on_db_error
+    async def get_setting(self, name: str) -> str | None:
+        row = await Setting.filter(name=name).first()
+        return None if row is None else row.value
+
+    @unavailable_on_db_error
+    async def set_setting(self, name: str, value: str) -> None:
+        await Setting.update_or_create(defaults={"value": value}, name=name)
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"lead:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """Raises ValueError for a cursor this store did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as e:
+        raise ValueError("invalid cursor") from e
+    kind, _, number = raw.partition(":")
+    if kind != "lead" or not number.isdigit():
+        raise ValueError("invalid cursor")
+    return int(number)
+
+
+class TortoiseLeadStore:
+    def _query(
+        self, workspace_id: str, agent_id: str | None, platform: str | None, search: str | None
+    ) -> QuerySet[Lead]:
+        query = Lead.filter(agent__workspace_id=workspace_id)
+        if agent_id is not None:
+            key = _uuid(agent_id)
+            query = query.filter(agent_id=key) if key else query.filter(id=-1)
+        if platform:
+            query = query.filter(platform=platform)
+        if search:
+            query = query.filter(Q(contact__icontains=search) | Q(name__icontains=search))
+        return query
+
+    @unavailable_on_db_error
+    async def list_leads(
+        self,
+        workspace_id: str,
+        agent_id: str | None,
+        platform: str | None,
+        search: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page:
+        query = self._query(workspace_id, agent_id, platform, search)
+        if cursor:
+            query = query.filter(id__lt=decode_cursor(cursor))
+        rows = await query.order_by("-id").limit(limit + 1)
+        items = tuple(to_lead(r) for r in rows[:limit])
+        more = len(rows) > limit
+        return Page(items, encode_cursor(rows[limit - 1].id) if more else None)
+
+    async def iterate_leads(
+        self, workspace_id: str, agent_id: str | None, platform: str | None, search: str | None
+    ) -> AsyncIterator[LeadRecord]:
+        cursor: str | None = None
+        while True:
+            page = await self.list_leads(workspace_id, agent_id, platform, search, 500, cursor)
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor

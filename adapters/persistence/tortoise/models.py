@@ -1,0 +1,123 @@
+"""ORM models; they never leave this adapter (stores map them to port value types)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Workspace(Model):
+    id = fields.UUIDField(primary_key=True)
+    name = fields.CharField(max_length=100, unique=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "workspace"
+
+
+class ApiKey(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="api_keys", on_delete=fields.CASCADE
+    )
+    key_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "api_key"
+
+
+class Setting(Model):
+    """Small facts the service keeps about itself (e.g. that the dev demo was set up)."""
+
+    name = fields.CharField(max_length=100, primary_key=True)
+    value = fields.TextField()
+
+    class Meta:
+        table = "setting"
+
+
+class Agent(Model):
+    id = fields.UUIDField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="agents", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=200)
+    executor: Any = fields.JSONField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "agent"
+
+
+class Channel(Model):
+    id = fields.IntField(primary_key=True)
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="channels", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=32)
+    settings: Any = fields.JSONField()
+    secrets: Any = fields.JSONField()  # vault ciphertexts only
+    enabled = fields.BooleanField(default=False)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "channel"
+        unique_together = (("agent", "kind"),)
+
+
+class Lead(Model):
+    id = fields.BigIntField(primary_key=True)
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="leads", on_delete=fields.CASCADE
+    )
+    platform = fields.CharField(max_length=32)
+    contact = fields.CharField(max_length=128)
+    name = fields.CharField(max_length=200, null=True)
+    first_seen_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField()
+    message_count = fields.IntField(default=0)
+
+    class Meta:
+        table = "lead"
+        unique_together = (("agent", "platform", "contact"),)
+
+
+class Session(Model):
+    id = fields.CharField(max_length=255, primary_key=True)
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="sessions", on_delete=fields.CASCADE
+    )
+    lead: fields.ForeignKeyRelation[Lead] = fields.ForeignKeyField(
+        "models.Lead", related_name="sessions", on_delete=fields.CASCADE
+    )
+    channel = fields.CharField(max_length=32)
+    contact = fields.CharField(max_length=128)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "session"
+
+
+class Message(Model):
+    id = fields.BigIntField(primary_key=True)
+    session: fields.ForeignKeyRelation[Session] = fields.ForeignKeyField(
+        "models.Session", related_name="messages", on_delete=fields.CASCADE
+    )
+    role = fields.CharField(max_length=16)
+    content = fields.TextField()
+    status = fields.CharField(max_length=16)
+    # True while the message still needs work; indexed so finding it never scans history.
+    pending = fields.BooleanField(default=True)
+    external_id = fields.CharField(max_length=128, null=True, unique=True)
+    reply_to_id = fields.BigIntField(null=True)
+    attempt_started_at = fields.DatetimeField(null=True)
+    error = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "message"
+        indexes = (("session", "id"), ("session", "pending", "id"), ("pending", "session"))

@@ -1,0 +1,1 @@
+"""Secret vault adapters: encryption of secrets at rest."""

@@ -1,0 +1,137 @@
+"""Use cases: accept an inbound message, and answer a session's pending messages in order."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from core.session import SessionId
+from core.truncation import TruncationPolicy
+from ports.driven import AgentExecutor, AgentStore, Clock, MessageSender, MessageStore, WorkQueue
+from ports.errors import ExecutorFailed, SendFailed, SendOutcomeUnknown
+from ports.values import (
+    ANSWERED,
+    FAILED,
+    RECEIVED,
+    SENDING,
+    UNKNOWN,
+    USER,
+    AcceptResult,
+    AgentRequest,
+    InboundMessage,
+    OutboundMessage,
+    StoredMessage,
+)
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, I couldn't answer that just now. Please try again in a moment."
+
+
+@dataclass
+class Intake:
+    """Implements MessageIntake: store durably first, then ask for an answer."""
+
+    store: MessageStore
+    queue: WorkQueue
+    clock: Clock
+
+    async def accept(self, message: InboundMessage) -> AcceptResult:
+        session = SessionId(message.channel, message.agent_id, message.contact)
+        result = await self.store.accept_inbound(message, str(session), self.clock.now())
+        if not result.duplicate:
+            await self.queue.enqueue(result.session_id)
+        return result
+
+    async def record_delivery(self, external_id: str, status: str, error: str | None) -> bool:
+        return await self.store.record_delivery(external_id, status, error, self.clock.now())
+
+
+@dataclass
+class Responder:
+    """Answers a session: each pending message in arrival order, one at a time.
+
+    Safe to run again after a crash: a user message still pending is answered, a reply stored
+    but not sent is sent, and a reply whose send was interrupted is looked up before resending.
+    """
+
+    store: MessageStore
+    agents: AgentStore
+    executor: AgentExecutor
+    sender: MessageSender
+    truncation: TruncationPolicy
+    clock: Clock
+    history_window: int = 50
+
+    async def answer_session(self, session_id: str) -> None:
+        while (message := await self.store.next_pending(session_id)) is not None:
+            if message.role == USER:
+                await self._answer(message)
+            else:
+                await self._deliver(message)
+
+    async def _answer(self, message: StoredMessage) -> None:
+        if message.status == RECEIVED:
+            await self.store.mark_processing(message.id, self.clock.now())
+        reply, status = await self._ask_agent(message)
+        await self.store.complete(
+            message.id, status, self.truncation.apply(reply), self.clock.now()
+        )
+
+    async def _ask_agent(self, message: StoredMessage) -> tuple[str, str]:
+        agent = await self.agents.get_agent(message.agent_id)
+        lead = await self.store.lead_for_session(message.session_id)
+        if agent is None or lead is None:
+            log.error("message %s has no agent or lead", message.id)
+            return APOLOGY, FAILED
+        history = await self.store.history(message.session_id, message.id, self.history_window)
+        request = AgentRequest(
+            agent_id=message.agent_id,
+            session_id=message.session_id,
+            message=message.content,
+            history=tuple(history),
+            lead_phone=lead.contact,
+            lead_name=lead.name,
+            platform=lead.platform,
+        )
+        try:
+            return await self.executor.run(agent.executor, request), ANSWERED
+        except ExecutorFailed as e:
+            log.warning("agent %s failed on message %s: %s", agent.id, message.id, e)
+            return APOLOGY, FAILED
+
+    async def _deliver(self, reply: StoredMessage) -> None:
+        interrupted_at = reply.attempt_started_at if reply.status == SENDING else None
+        await self.store.mark_sending(reply.id, self.clock.now())
+        outbound = OutboundMessage(
+            message_id=reply.id,
+            agent_id=reply.agent_id,
+            channel=reply.channel,
+            contact=reply.contact,
+            body=reply.content,
+            previous_attempt_at=interrupted_at,
+        )
+        try:
+            receipt = await self.sender.send(outbound)
+        except SendFailed as e:
+            log.warning("reply %s not sent: %s", reply.id, e)
+            await self.store.mark_send_failed(reply.id, FAILED, str(e), self.clock.now())
+        except SendOutcomeUnknown as e:
+            log.warning("reply %s outcome unknown: %s", reply.id, e)
+            await self.store.mark_send_failed(reply.id, UNKNOWN, str(e), self.clock.now())
+        else:
+            await self.store.mark_sent(reply.id, receipt, self.clock.now())
+
+
+@dataclass
+class Recovery:
+    """Finds sessions left with pending work (after a crash or an outage) and queues them."""
+
+    store: MessageStore
+    queue: WorkQueue
+
+    async def resume_pending(self, batch: int = 500) -> int:
+        sessions = await self.store.sessions_with_pending_work(batch)
+        for session_id in sessions:
+            await self.queue.enqueue(session_id)
+        return len(sessions)

@@ -1,0 +1,30 @@
+"""TruncationPolicy: replies longer than a limit are cut, never inside a grapheme cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ports.driven import TextSegmenter
+
+
+@dataclass(frozen=True)
+class TruncationPolicy:
+    """Cuts text to at most `limit` code points including `ellipsis`.
+
+    Only whole grapheme clusters are kept, so an emoji sequence, a flag or a letter with its
+    combining marks is either all there or all gone."""
+
+    segmenter: TextSegmenter
+    limit: int = 1500
+    ellipsis: str = "..."
+
+    def apply(self, text: str) -> str:
+        if len(text) <= self.limit:
+            return text
+        budget = self.limit - len(self.ellipsis)
+        # One code point past the budget: the last cluster of this prefix is either cut by the
+        # slice or reaches past the budget, so it is dropped; every earlier break is a real one
+        # because break rules only look at the characters around it, all inside the prefix.
+        clusters = list(self.segmenter.graphemes(text[: budget + 1]))
+        kept = "".join(clusters[:-1])
+        return kept + self.ellipsis
