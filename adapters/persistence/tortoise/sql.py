@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -44,7 +44,9 @@ def db_time(conn: BaseDBAsyncClient, value: datetime) -> Any:
     return value.isoformat(sep=" ")
 
 
-def unavailable_on_db_error(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def unavailable_on_db_error(
+    func: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
     """Connection loss and similar failures become the port's StoreUnavailable."""
 
     @functools.wraps(func)

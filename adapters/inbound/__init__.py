@@ -1,0 +1,1 @@
+"""Inbound adapters: what calls the core (webhooks, the admin API)."""

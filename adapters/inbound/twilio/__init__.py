@@ -1,0 +1,1 @@
+"""Twilio inbound adapter: the WhatsApp webhook and status callbacks."""

@@ -1,0 +1,1 @@
+"""Outbound adapters: deliver replies through channel providers."""

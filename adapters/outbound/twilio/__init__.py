@@ -1,0 +1,1 @@
+"""Twilio outbound adapter: the Messages REST API through the SDK over httpx."""

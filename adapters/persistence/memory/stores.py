@@ -1,0 +1,328 @@
+"""MessageStore, LeadStore, AgentStore and WorkspaceStore kept in process memory.
+
+They follow the Tortoise stores rule for rule. No method awaits between reading and writing
+state, so each one is atomic on its event loop (the memory store's "transaction").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from ports import values as v
+from ports.errors import Conflict, NotFound
+from ports.values import (
+    AcceptResult,
+    AgentRecord,
+    ChannelRecord,
+    HistoryEntry,
+    InboundMessage,
+    LeadRecord,
+    Page,
+    SendReceipt,
+    StoredMessage,
+)
+
+# Delivery reports arrive out of order: a status only replaces one of lower rank.
+_RANK = {v.QUEUED: 0, v.SENDING: 1, v.UNKNOWN: 2, "sent": 3, v.UNDELIVERED: 4, v.FAILED: 4}
+_RANK.update({"delivered": 5, "read": 6})
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    agent_id: str
+    lead_id: int
+    channel: str
+    contact: str
+
+
+class MemoryDatabase:
+    """All state of the memory stores; share one between the four stores."""
+
+    def __init__(self) -> None:
+        self.workspaces: dict[str, str] = {}  # name -> id
+        self.api_keys: dict[str, str] = {}  # key hash -> workspace id
+        self.settings: dict[str, str] = {}
+        self.agents: dict[str, AgentRecord] = {}
+        self.channels: dict[tuple[str, str], ChannelRecord] = {}  # insertion order = id order
+        self.leads: dict[int, LeadRecord] = {}
+        self.lead_keys: dict[tuple[str, str, str], int] = {}
+        self.sessions: dict[str, _Session] = {}
+        self.messages: dict[int, StoredMessage] = {}
+        self.pending: set[int] = set()
+        self.by_external_id: dict[str, int] = {}
+        self.next_lead_id = 1
+        self.next_message_id = 1
+
+    def new_message_id(self) -> int:
+        self.next_message_id += 1
+        return self.next_message_id - 1
+
+
+class _Store:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self.db = db
+
+
+def _uuid(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+class MemoryMessageStore(_Store):
+    async def accept_inbound(
+        self, message: InboundMessage, session_id: str, at: datetime
+    ) -> AcceptResult:
+        db = self.db
+        existing = db.by_external_id.get(message.external_id)
+        if existing is not None:
+            return AcceptResult(db.messages[existing].session_id, existing, True, "")
+        if message.agent_id not in db.agents:
+            raise Conflict("conflicting write: unknown agent")
+        key = (message.agent_id, message.platform, message.contact)
+        lead_id = db.lead_keys.get(key)
+        if lead_id is None:
+            lead_id, db.next_lead_id = db.next_lead_id, db.next_lead_id + 1
+            db.lead_keys[key] = lead_id
+            db.leads[lead_id] = LeadRecord(
+                str(lead_id), *key, message.sender_name, at, at, message_count=1
+            )
+        else:
+            lead = db.leads[lead_id]
+            name = lead.name if message.sender_name is None else message.sender_name
+            db.leads[lead_id] = replace(
+                lead, name=name, last_seen_at=at, message_count=lead.message_count + 1
+            )
+        session = db.sessions.setdefault(
+            session_id, _Session(message.agent_id, lead_id, message.channel, message.contact)
+        )
+        message_id = db.new_message_id()
+        db.messages[message_id] = StoredMessage(
+            message_id, session_id, session.agent_id, session.channel, session.contact, v.USER,
+            message.body, v.RECEIVED, at, external_id=message.external_id,
+        )  # fmt: skip
+        db.pending.add(message_id)
+        db.by_external_id[message.external_id] = message_id
+        return AcceptResult(session_id, message_id, False, str(lead_id))
+
+    def _get(self, message_id: int) -> StoredMessage:
+        row = self.db.messages.get(message_id)
+        if row is None:
+            raise NotFound(f"no message {message_id}")
+        return row
+
+    async def next_pending(self, session_id: str) -> StoredMessage | None:
+        ids = [i for i in self.db.pending if self.db.messages[i].session_id == session_id]
+        return self.db.messages[min(ids)] if ids else None
+
+    async def history(self, session_id: str, before_id: int, limit: int) -> list[HistoryEntry]:
+        rows = [m for m in await self.session_messages(session_id) if m.id < before_id]
+        return [HistoryEntry(m.role, m.content) for m in rows[-limit:]] if limit > 0 else []
+
+    async def mark_processing(self, message_id: int, at: datetime) -> None:
+        if (row := self.db.messages.get(message_id)) is not None:
+            self.db.messages[message_id] = replace(row, status=v.PROCESSING)
+
+    async def reply_of(self, user_message_id: int) -> StoredMessage | None:
+        replies = [m for m in self.db.messages.values() if m.reply_to_id == user_message_id]
+        return min(replies, key=lambda m: m.id) if replies else None
+
+    async def complete(
+        self, user_message_id: int, user_status: str, reply: str, at: datetime
+    ) -> StoredMessage:
+        db = self.db
+        user = self._get(user_message_id)
+        db.messages[user.id] = replace(user, status=user_status)
+        db.pending.discard(user.id)
+        row = replace(
+            user, id=db.new_message_id(), role=v.ASSISTANT, content=reply, status=v.QUEUED,
+            created_at=at, external_id=None, reply_to_id=user.id, attempt_started_at=None,
+            error=None,
+        )  # fmt: skip
+        db.messages[row.id] = row
+        db.pending.add(row.id)
+        return row
+
+    async def mark_sending(self, message_id: int, at: datetime) -> None:
+        # The first attempt's start is kept: a lookup after several crashes must reach back to it.
+        if (row := self.db.messages.get(message_id)) is not None:
+            started = row.attempt_started_at or at
+            self.db.messages[message_id] = replace(
+                row, status=v.SENDING, attempt_started_at=started
+            )
+
+    async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> None:
+        db = self.db
+        row = self._get(message_id)
+        owner = db.by_external_id.get(receipt.external_id)
+        if owner is not None and owner != message_id:
+            raise Conflict("conflicting write: external id already stored")
+        status = row.status if _RANK.get(row.status, 0) > _RANK["sent"] else receipt.status
+        if row.external_id is not None:
+            db.by_external_id.pop(row.external_id, None)
+        db.messages[message_id] = replace(row, status=status, external_id=receipt.external_id)
+        db.by_external_id[receipt.external_id] = message_id
+        db.pending.discard(message_id)
+
+    async def mark_send_failed(
+        self, message_id: int, status: str, error: str, at: datetime
+    ) -> None:
+        if (row := self.db.messages.get(message_id)) is not None:
+            self.db.messages[message_id] = replace(row, status=status, error=error[:500])
+            self.db.pending.discard(message_id)
+
+    async def record_delivery(
+        self, external_id: str, status: str, error: str | None, at: datetime
+    ) -> bool:
+        message_id = self.db.by_external_id.get(external_id)
+        row = None if message_id is None else self.db.messages[message_id]
+        if row is None or row.role != v.ASSISTANT:
+            return False
+        if status in v.ASSISTANT_STATUSES and _RANK.get(status, 0) > _RANK.get(row.status, 0):
+            self.db.messages[row.id] = replace(row, status=status, error=error or row.error)
+        return True
+
+    async def sessions_with_pending_work(self, limit: int) -> list[str]:
+        sessions = (self.db.messages[i].session_id for i in sorted(self.db.pending))
+        return list(dict.fromkeys(sessions))[: max(limit, 0)]
+
+    async def session_agent(self, session_id: str) -> str | None:
+        session = self.db.sessions.get(session_id)
+        return None if session is None else session.agent_id
+
+    async def session_messages(self, session_id: str) -> list[StoredMessage]:
+        return [m for m in self.db.messages.values() if m.session_id == session_id]
+
+    async def lead_for_session(self, session_id: str) -> LeadRecord | None:
+        session = self.db.sessions.get(session_id)
+        return None if session is None else self.db.leads[session.lead_id]
+
+
+class MemoryAgentStore(_Store):
+    async def create_agent(
+        self, workspace_id: str, name: str, executor: dict[str, Any], at: datetime
+    ) -> AgentRecord:
+        if workspace_id not in self.db.workspaces.values():
+            raise Conflict("conflicting write: unknown workspace")
+        row = AgentRecord(str(uuid.uuid4()), workspace_id, name, copy.deepcopy(executor), at)
+        self.db.agents[row.id] = row
+        return replace(row, executor=copy.deepcopy(row.executor))
+
+    async def get_agent(self, agent_id: str) -> AgentRecord | None:
+        row = self.db.agents.get(_uuid(agent_id) or "")
+        return None if row is None else replace(row, executor=copy.deepcopy(row.executor))
+
+    async def list_agents(self, workspace_id: str) -> list[AgentRecord]:
+        rows = [a for a in self.db.agents.values() if a.workspace_id == workspace_id]
+        rows.sort(key=lambda a: (a.created_at, a.id))
+        return [replace(a, executor=copy.deepcopy(a.executor)) for a in rows]
+
+    async def get_channel(self, agent_id: str, kind: str) -> ChannelRecord | None:
+        row = self.db.channels.get((_uuid(agent_id) or "", kind))
+        return None if row is None else _copy_channel(row)
+
+    async def save_channel(self, record: ChannelRecord) -> ChannelRecord:
+        if record.agent_id not in self.db.agents:
+            raise Conflict("conflicting write: unknown agent")
+        self.db.channels[(record.agent_id, record.kind)] = _copy_channel(record)
+        return _copy_channel(record)
+
+    async def all_channels(self) -> list[ChannelRecord]:
+        return [_copy_channel(c) for c in self.db.channels.values()]
+
+
+def _copy_channel(row: ChannelRecord) -> ChannelRecord:
+    return replace(row, settings=dict(row.settings), secrets=dict(row.secrets))
+
+
+class MemoryWorkspaceStore(_Store):
+    async def ensure_workspace(self, name: str, at: datetime) -> str:
+        return self.db.workspaces.setdefault(name, str(uuid.uuid4()))
+
+    async def add_api_key(self, workspace_id: str, key_hash: str, at: datetime) -> None:
+        if key_hash in self.db.api_keys or workspace_id not in self.db.workspaces.values():
+            raise Conflict("conflicting write: api key")
+        self.db.api_keys[key_hash] = workspace_id
+
+    async def workspace_for_key(self, key_hash: str) -> str | None:
+        return self.db.api_keys.get(key_hash)
+
+    async def get_setting(self, name: str) -> str | None:
+        return self.db.settings.get(name)
+
+    async def set_setting(self, name: str, value: str) -> None:
+        self.db.settings[name] = value
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"lead:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """Raises ValueError for a cursor this store did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as e:
+        raise ValueError("invalid cursor") from e
+    kind, _, number = raw.partition(":")
+    if kind != "lead" or not number.isdigit():
+        raise ValueError("invalid cursor")
+    return int(number)
+
+
+class MemoryLeadStore(_Store):
+    def _matches(
+        self, lead: LeadRecord, workspace_id: str, agent_id: str | None, platform: str | None,
+        search: str | None,
+    ) -> bool:  # fmt: skip
+        agent = self.db.agents.get(lead.agent_id)
+        if agent is None or agent.workspace_id != workspace_id:
+            return False
+        if agent_id is not None and lead.agent_id != _uuid(agent_id):
+            return False
+        if platform and lead.platform != platform:
+            return False
+        needle = (search or "").lower()
+        return not needle or needle in lead.contact.lower() or needle in (lead.name or "").lower()
+
+    async def list_leads(
+        self,
+        workspace_id: str,
+        agent_id: str | None,
+        platform: str | None,
+        search: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page:
+        before = decode_cursor(cursor) if cursor else None
+        rows: list[LeadRecord] = []
+        for lead_id in sorted(self.db.leads, reverse=True):
+            lead = self.db.leads[lead_id]
+            if before is not None and lead_id >= before:
+                continue
+            if self._matches(lead, workspace_id, agent_id, platform, search):
+                rows.append(lead)
+                if len(rows) > limit:
+                    break
+        more = len(rows) > limit
+        return Page(tuple(rows[:limit]), encode_cursor(int(rows[limit - 1].id)) if more else None)
+
+    async def iterate_leads(
+        self, workspace_id: str, agent_id: str | None, platform: str | None, search: str | None
+    ) -> AsyncIterator[LeadRecord]:
+        cursor: str | None = None
+        while True:
+            page = await self.list_leads(workspace_id, agent_id, platform, search, 500, cursor)
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor

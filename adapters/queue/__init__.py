@@ -1,0 +1,1 @@
+"""Work queues behind the WorkQueue port."""

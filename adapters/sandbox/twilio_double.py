@@ -1,0 +1,237 @@
+"""A Twilio Messages REST double (Quart blueprint) for the local sandbox, tests and benchmarks."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from quart import Blueprint, Quart, request
+
+API = "/2010-04-01"
+MAX_BODY = 1600
+_TOO_LONG = "The concatenated message body exceeds the 1600 character limit."
+_Answer = tuple[dict[str, Any], int] | tuple[dict[str, Any], int, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedMessage:
+    sid: str
+    account_sid: str
+    to: str
+    from_: str
+    body: str
+    status_callback: str | None
+    date_created: datetime
+
+    def as_twilio(self) -> dict[str, Any]:
+        """The Message resource as Twilio's API renders it."""
+        date = format_datetime(self.date_created)
+        uri = f"{API}/Accounts/{self.account_sid}/Messages/{self.sid}"
+        return {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": self.body,
+            "date_created": date,
+            "date_sent": None,
+            "date_updated": date,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": self.from_,
+            "messaging_service_sid": None,
+            "num_media": "0",
+            "num_segments": str(_segments(self.body)),
+            "price": None,
+            "price_unit": "USD",
+            "sid": self.sid,
+            "status": "queued",
+            "subresource_uris": {"media": f"{uri}/Media.json"},
+            "to": self.to,
+            "uri": f"{uri}.json",
+        }
+
+
+class TwilioDoubleStore:
+    """What the double has recorded, which credentials it accepts and which faults it injects.
+
+    `accounts` maps account sid to auth token; None accepts any Basic auth whose user is the
+    account sid of the path (`AC...`).
+    """
+
+    def __init__(
+        self,
+        accounts: dict[str, str] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.accounts = accounts
+        self.messages: list[RecordedMessage] = []
+        self._clock = clock
+        self._faults = 0
+        self._fault_status = 500
+        self._fault_retry_after: float | None = None
+
+    def fail_next(self, n: int, status: int = 500, retry_after: float | None = None) -> None:
+        """Answer the next `n` message creations with `status` (with `Retry-After` if given)."""
+        if not 400 <= status <= 599:
+            raise ValueError("status must be a 4xx or 5xx code")
+        self._faults, self._fault_status, self._fault_retry_after = n, status, retry_after
+
+    def take_fault(self) -> tuple[int, float | None] | None:
+        if self._faults <= 0:
+            return None
+        self._faults -= 1
+        return self._fault_status, self._fault_retry_after
+
+    def record(
+        self, account_sid: str, to: str, from_: str, body: str, callback: str | None
+    ) -> RecordedMessage:
+        message = RecordedMessage(
+            sid="SM" + secrets.token_hex(16),
+            account_sid=account_sid,
+            to=to,
+            from_=from_,
+            body=body,
+            status_callback=callback,
+            date_created=self._clock().astimezone(UTC).replace(microsecond=0),
+        )
+        self.messages.append(message)
+        return message
+
+    def newest_first(self, account_sid: str) -> list[RecordedMessage]:
+        mine = [m for m in reversed(self.messages) if m.account_sid == account_sid]
+        return sorted(mine, key=lambda m: m.date_created, reverse=True)  # stable: ties stay
+
+
+def twilio_double_blueprint(
+    store: TwilioDoubleStore, url_prefix: str = "/sandbox/twilio"
+) -> Blueprint:
+    """The double's routes: Twilio's Messages API under `url_prefix` plus `GET /messages`."""
+    bp = Blueprint("twilio_double", __name__, url_prefix=url_prefix)
+    messages_path = f"{API}/Accounts/<account_sid>/Messages.json"
+
+    @bp.post(messages_path)
+    async def create_message(account_sid: str) -> _Answer:
+        if not _authorized(store, account_sid):
+            return _error(401, 20003, "Authenticate")
+        fault = store.take_fault()
+        if fault is not None:
+            status, retry_after = fault
+            code = {429: 20429, 500: 20500}.get(status, status)
+            headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+            return (*_error(status, code, "Injected fault"), headers)
+        form = await request.form
+        to, from_, body = form.get("To"), form.get("From"), form.get("Body")
+        if not to:
+            return _error(400, 21604, "A 'To' phone number is required.")
+        if not from_:
+            return _error(400, 21603, "A 'From' phone number is required.")
+        if not body:
+            return _error(400, 21602, "Message body is required.")
+        if len(body) > MAX_BODY:
+            return _error(400, 21617, _TOO_LONG)
+        message = store.record(account_sid, to, from_, body, form.get("StatusCallback"))
+        return message.as_twilio(), 201
+
+    @bp.get(messages_path)
+    async def list_messages(account_sid: str) -> _Answer:
+        if not _authorized(store, account_sid):
+            return _error(401, 20003, "Authenticate")
+        to, from_ = request.args.get("To"), request.args.get("From")
+        try:
+            size = min(max(int(request.args.get("PageSize", "50")), 1), 1000)
+            page = max(int(request.args.get("Page", "0")), 0)
+        except ValueError:
+            return _error(400, 20001, "Invalid paging parameter")
+        found = [
+            m
+            for m in store.newest_first(account_sid)
+            if (not to or m.to == to) and (not from_ or m.from_ == from_)
+        ]
+        chunk = found[page * size : (page + 1) * size]
+        filters = [(k, v) for k, v in (("To", to), ("From", from_)) if v]
+
+        def uri(p: int) -> str:
+            query = urlencode([*filters, ("PageSize", size), ("Page", p)])
+            return f"{API}/Accounts/{account_sid}/Messages.json?{query}"
+
+        more = len(found) > (page + 1) * size
+        return {
+            "messages": [m.as_twilio() for m in chunk],
+            "page": page,
+            "page_size": size,
+            "start": page * size,
+            "end": page * size + max(len(chunk) - 1, 0),
+            "uri": uri(page),
+            "first_page_uri": uri(0),
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+            "next_page_uri": uri(page + 1) if more else None,
+        }, 200
+
+    @bp.get(f"{API}/Accounts/<account_sid>/Messages/<message_sid>.json")
+    async def fetch_message(account_sid: str, message_sid: str) -> _Answer:
+        if not _authorized(store, account_sid):
+            return _error(401, 20003, "Authenticate")
+        for m in store.messages:
+            if m.sid == message_sid and m.account_sid == account_sid:
+                return m.as_twilio(), 200
+        return _error(404, 20404, f"The requested resource {request.path} was not found")
+
+    @bp.get("/messages")
+    async def recorded() -> _Answer:
+        items = [{**m.as_twilio(), "status_callback": m.status_callback} for m in store.messages]
+        return {"count": len(items), "messages": items}, 200
+
+    return bp
+
+
+def create_twilio_double_app(
+    store: TwilioDoubleStore, url_prefix: str = "/sandbox/twilio"
+) -> Quart:
+    app = Quart(__name__)
+    app.register_blueprint(twilio_double_blueprint(store, url_prefix))
+    return app
+
+
+async def run_twilio_double(
+    host: str,
+    port: int,
+    store: TwilioDoubleStore,
+    *,
+    url_prefix: str = "/sandbox/twilio",
+    shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+) -> None:
+    """Serve the double alone on Hypercorn until `shutdown_trigger` returns."""
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    app = create_twilio_double_app(store, url_prefix)
+    await serve(app, config, shutdown_trigger=shutdown_trigger)
+
+
+def _authorized(store: TwilioDoubleStore, account_sid: str) -> bool:
+    auth = request.authorization
+    if auth is None or auth.type != "basic" or auth.username != account_sid:
+        return False
+    if store.accounts is None:
+        return account_sid.startswith("AC")
+    expected = store.accounts.get(account_sid)
+    return expected is not None and hmac.compare_digest(expected, auth.password or "")
+
+
+def _error(status: int, code: int, message: str) -> tuple[dict[str, Any], int]:
+    more_info = f"https://www.twilio.com/docs/errors/{code}"
+    return {"code": code, "message": message, "more_info": more_info, "status": status}, status
+
+
+def _segments(body: str) -> int:
+    """SMS segments: GSM-7-ish text splits at 153 characters, anything else at 67 (UCS-2)."""
+    single, part = (160, 153) if body.isascii() else (70, 67)
+    return 1 if len(body) <= single else -(-len(body) // part)

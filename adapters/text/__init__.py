@@ -1,0 +1,1 @@
+"""Text utilities backed by the `regex` module."""

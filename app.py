@@ -1,0 +1,198 @@
+"""create_app() builds the Quart app; `python -m app` is the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+from quart import Quart, Response, jsonify
+
+from adapters.inbound.http.admin_api import admin_api_blueprint
+from adapters.inbound.twilio.webhook import twilio_webhook_blueprint
+from adapters.sandbox.twilio_double import twilio_double_blueprint
+from config.container import Container, build_container
+from config.lifecycle import DemoSetup, Lifecycle, database_session, ensure_demo
+from config.settings import Settings, SettingsError
+from core.errors import ValidationFailed
+from ports.errors import Conflict, NotFound, StoreUnavailable
+
+log = logging.getLogger("app")
+
+
+def _json_error(status: int, error: str, **extra: Any) -> Response:
+    response = jsonify({"error": error, **extra})
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Quart) -> None:
+    """The one place where domain and port errors become HTTP statuses."""
+
+    @app.errorhandler(NotFound)
+    async def not_found(e: NotFound) -> Response:
+        return _json_error(404, str(e) or "not found")
+
+    @app.errorhandler(ValidationFailed)
+    async def invalid(e: ValidationFailed) -> Response:
+        return _json_error(422, "invalid fields", fields=e.fields)
+
+    @app.errorhandler(Conflict)
+    async def conflict(e: Conflict) -> Response:
+        return _json_error(409, "conflict")
+
+    @app.errorhandler(StoreUnavailable)
+    async def unavailable(e: StoreUnavailable) -> Response:
+        return _json_error(503, "database unavailable, retry later")
+
+
+def create_app(container: Container | None = None) -> Quart:
+    if container is None:
+        container = build_container(Settings.from_env())
+    app = Quart(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.extensions["container"] = container
+    public_url = container.public_url()
+    app.register_blueprint(
+        twilio_webhook_blueprint(container.intake(), container.channel_directory(), public_url)
+    )
+    app.register_blueprint(admin_api_blueprint(container.admin(), public_url))
+    if container.config.sandbox():
+        app.register_blueprint(twilio_double_blueprint(container.sandbox_store()))
+    register_error_handlers(app)
+
+    lifecycle = Lifecycle(container)
+    app.before_serving(lifecycle.start)
+    app.after_serving(lifecycle.stop)
+
+    @app.get("/healthz")
+    async def healthz() -> tuple[Response, int]:
+        if await lifecycle.ready():
+            return jsonify({"status": "ok"}), 200
+        return jsonify({"status": "database unreachable"}), 503
+
+    return app
+
+
+async def serve(settings: Settings, host: str, port: int) -> None:
+    """Hypercorn until SIGINT/SIGTERM; the worker then finishes or parks its work."""
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+
+    container = build_container(settings)
+    async with database_session(container):
+        if settings.app_env == "dev":
+            demo = await ensure_demo(container)
+            print_demo(settings, demo, host, port)
+    app = create_app(container)
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.graceful_timeout = settings.shutdown_deadline_s
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("serving on http://%s:%d (APP_ENV=%s)", host, port, settings.app_env)
+    await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
+
+
+def print_demo(settings: Settings, demo: DemoSetup, host: str, port: int) -> None:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    base = settings.public_base_url or f"http://{shown}:{port}"
+    lines = ["", "Channel gateway (dev) is starting."]
+    if demo.api_key:
+        lines += ["Admin API key (shown once, keep it):", f"  {demo.api_key}"]
+    lines += [
+        f"Demo agent: {demo.agent_id}",
+        f"Its WhatsApp webhook URL (HTTP POST): {base}/webhooks/twilio/{demo.agent_id}",
+        "Try it without Twilio, in another terminal:",
+        f'  .venv/bin/python -m app sandbox say --agent {demo.agent_id} "Hello!"',
+        f"Replies sent through the local Twilio sandbox: {base}/sandbox/twilio/messages",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+async def _keys_create(settings: Settings, workspace: str) -> None:
+    async with database_session(build_container(settings)) as container:
+        key = await container.admin().create_api_key(workspace)
+    print(f"Created an admin API key for workspace {workspace!r}:")
+    print(key)
+
+
+async def _vault_rotate(settings: Settings) -> None:
+    async with database_session(build_container(settings)) as container:
+        changed = await container.admin().rotate_secrets()
+    print(f"re-encrypted {changed} secret(s) with the newest key")
+
+
+async def _migrate(settings: Settings) -> None:
+    from adapters.persistence.tortoise.database import apply_migrations
+
+    applied = await apply_migrations(settings.database_url)
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the gateway (Hypercorn)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    sub.add_parser("migrate", help="apply database migrations")
+    keys = sub.add_parser("keys", help="admin API keys").add_subparsers(
+        dest="action", required=True
+    )
+    create = keys.add_parser("create", help="create a workspace if needed and a new key")
+    create.add_argument("--workspace", required=True)
+    vault = sub.add_parser("vault", help="secrets at rest").add_subparsers(
+        dest="action", required=True
+    )
+    vault.add_parser("rotate", help="re-encrypt every secret with the newest key")
+    say = sub.add_parser("sandbox", help="local sandbox").add_subparsers(
+        dest="action", required=True
+    )
+    msg = say.add_parser("say", help="send a signed WhatsApp webhook and print the reply")
+    msg.add_argument("--agent", required=True)
+    msg.add_argument("--phone", default="+15550001234")
+    msg.add_argument("--name", default="Sandbox User")
+    msg.add_argument("--url", default="http://127.0.0.1:8000")
+    msg.add_argument("message")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dotenv import load_dotenv
+
+    load_dotenv()
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry phone numbers
+    try:
+        settings = Settings.from_env()
+        if args.command == "serve":
+            asyncio.run(serve(settings, args.host, args.port))
+        elif args.command == "migrate":
+            asyncio.run(_migrate(settings))
+        elif args.command == "keys":
+            asyncio.run(_keys_create(settings, args.workspace))
+        elif args.command == "vault":
+            asyncio.run(_vault_rotate(settings))
+        elif args.command == "sandbox":
+            from config.sandbox_cli import say
+
+            return asyncio.run(say(build_container(settings), args))
+    except SettingsError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

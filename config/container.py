@@ -1,0 +1,162 @@
+"""The composition root: dependency-injector wires core use cases to the chosen adapters.
+
+`APP_ENV` picks the adapter set (see `environment_config`); tests override single providers
+(`container.message_store.override(...)`) instead of patching modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from dependency_injector import containers, providers
+
+from adapters.clock import SystemClock
+from adapters.executors.bridge import GraphExecutorBridge
+from adapters.inbound.http.public_url import PublicUrl, parse_networks
+from adapters.outbound.router import ChannelRouterSender
+from adapters.outbound.twilio.http_client import HttpxTwilioHttpClient
+from adapters.outbound.twilio.sender import TwilioMessageSender
+from adapters.persistence.memory.stores import (
+    MemoryAgentStore,
+    MemoryDatabase,
+    MemoryLeadStore,
+    MemoryMessageStore,
+    MemoryWorkspaceStore,
+)
+from adapters.persistence.tortoise.directory import (
+    TortoiseAgentStore,
+    TortoiseLeadStore,
+    TortoiseWorkspaceStore,
+)
+from adapters.persistence.tortoise.messages import TortoiseMessageStore
+from adapters.queue.inprocess import InProcessWorkQueue
+from adapters.sandbox.twilio_double import TwilioDoubleStore
+from adapters.text.graphemes import RegexSegmenter
+from adapters.vault.aesgcm import AesGcmVault, KeyRing, load_or_create_dev_keyring
+from config.settings import Settings
+from core.administration import AdministrationService, ChannelDirectoryService
+from core.conversation import Intake, Recovery, Responder
+from core.truncation import TruncationPolicy
+
+
+def make_keyring(settings: Settings) -> KeyRing:
+    """`VAULT_KEYS` when given; in dev and test a keyring generated into DATA_DIR (0600)."""
+    if settings.vault_keys:
+        return KeyRing.parse(settings.vault_keys)
+    if settings.app_env == "prod":
+        raise ValueError("VAULT_KEYS is required when APP_ENV=prod")
+    return load_or_create_dev_keyring(settings.data_dir)
+
+
+def environment_config(settings: Settings, persistence: str = "tortoise") -> dict[str, Any]:
+    """What each environment picks. `persistence="memory"` is for fast unit tests."""
+    return {
+        "persistence": persistence,
+        "sandbox": settings.app_env in ("dev", "test"),
+        "history_window": settings.history_window,
+        "worker_concurrency": settings.worker_concurrency,
+        "executor_timeout_s": settings.executor_timeout_s,
+        "send_max_attempts": settings.send_max_attempts,
+        "send_base_delay_s": settings.send_base_delay_s,
+        "twilio_api_base_url": settings.twilio_api_base_url,
+        "public_base_url": settings.public_base_url,
+        "trusted_proxies": settings.trusted_proxies,
+    }
+
+
+def _http_client() -> httpx.AsyncClient:
+    # One client (one connection pool) serves every outbound call: Twilio and agents.
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(15.0, connect=5.0),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+    )
+
+
+class Container(containers.DeclarativeContainer):
+    config = providers.Configuration()
+    settings = providers.Dependency(instance_of=Settings)
+
+    clock = providers.Singleton(SystemClock)
+    http = providers.Singleton(_http_client)
+    vault = providers.Singleton(AesGcmVault, keyring=providers.Singleton(make_keyring, settings))
+    public_url = providers.Singleton(
+        PublicUrl,
+        base_url=config.public_base_url,
+        trusted_proxies=providers.Callable(parse_networks, config.trusted_proxies),
+    )
+
+    memory_db = providers.Singleton(MemoryDatabase)
+    message_store = providers.Selector(
+        config.persistence,
+        tortoise=providers.Singleton(TortoiseMessageStore),
+        memory=providers.Singleton(MemoryMessageStore, memory_db),
+    )
+    agent_store = providers.Selector(
+        config.persistence,
+        tortoise=providers.Singleton(TortoiseAgentStore),
+        memory=providers.Singleton(MemoryAgentStore, memory_db),
+    )
+    lead_store = providers.Selector(
+        config.persistence,
+        tortoise=providers.Singleton(TortoiseLeadStore),
+        memory=providers.Singleton(MemoryLeadStore, memory_db),
+    )
+    workspace_store = providers.Selector(
+        config.persistence,
+        tortoise=providers.Singleton(TortoiseWorkspaceStore),
+        memory=providers.Singleton(MemoryWorkspaceStore, memory_db),
+    )
+    queue = providers.Singleton(InProcessWorkQueue, concurrency=config.worker_concurrency)
+
+    executor = providers.Singleton(
+        GraphExecutorBridge, http=http, default_timeout_s=config.executor_timeout_s
+    )
+    channel_directory = providers.Singleton(
+        ChannelDirectoryService, agents=agent_store, vault=vault
+    )
+    twilio_http = providers.Singleton(
+        HttpxTwilioHttpClient, api_base_url=config.twilio_api_base_url, client=http
+    )
+    twilio_sender = providers.Singleton(
+        TwilioMessageSender,
+        channels=channel_directory,
+        http_client=twilio_http,
+        max_attempts=config.send_max_attempts,
+        base_delay_s=config.send_base_delay_s,
+        status_callback_base=config.public_base_url,
+    )
+    sender = providers.Singleton(ChannelRouterSender, routes=providers.Dict(twilio=twilio_sender))
+    sandbox_store = providers.Singleton(TwilioDoubleStore)
+
+    truncation = providers.Singleton(
+        TruncationPolicy, segmenter=providers.Singleton(RegexSegmenter)
+    )
+    intake = providers.Singleton(Intake, store=message_store, queue=queue, clock=clock)
+    responder = providers.Singleton(
+        Responder,
+        store=message_store,
+        agents=agent_store,
+        executor=executor,
+        sender=sender,
+        truncation=truncation,
+        clock=clock,
+        history_window=config.history_window,
+    )
+    recovery = providers.Singleton(Recovery, store=message_store, queue=queue)
+    admin = providers.Singleton(
+        AdministrationService,
+        workspaces=workspace_store,
+        agents=agent_store,
+        leads=lead_store,
+        messages=message_store,
+        vault=vault,
+        executor=executor,
+        clock=clock,
+    )
+
+
+def build_container(settings: Settings, persistence: str = "tortoise") -> Container:
+    container = Container(settings=settings)
+    container.config.from_dict(environment_config(settings, persistence))
+    return container

@@ -1,0 +1,112 @@
+"""Start and stop of the service: database, worker, recovery sweep; plus the dev demo set-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from adapters.persistence.tortoise.database import (
+    apply_migrations,
+    close_database,
+    open_database,
+    ping,
+)
+from config.container import Container
+
+log = logging.getLogger(__name__)
+
+DEMO_SETTING = "demo.agent_id"
+SANDBOX_NUMBER = "+14155238886"
+
+
+class Lifecycle:
+    """What `before_serving` and `after_serving` do, in order."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def uses_database(self) -> bool:
+        return bool(self.container.config.persistence() == "tortoise")
+
+    async def start(self) -> None:
+        settings = self.container.settings()
+        if self.uses_database:
+            if settings.migrate_on_start:
+                await apply_migrations(settings.database_url)
+            await open_database(settings.database_url)
+        queue = self.container.queue()
+        await queue.start(self.container.responder().answer_session)
+        self._sweeper = asyncio.create_task(self._sweep(settings.recovery_interval_s))
+
+    async def _sweep(self, interval_s: float) -> None:
+        """Queue sessions with pending work: at start (crash recovery) and then periodically,
+        which also retries sessions whose handling failed (e.g. while the database was down)."""
+        recovery = self.container.recovery()
+        while True:
+            try:
+                resumed = await recovery.resume_pending()
+                if resumed:
+                    log.info("resumed %d session(s) with pending work", resumed)
+            except Exception as e:
+                log.warning("recovery sweep failed: %s", type(e).__name__)
+            await asyncio.sleep(interval_s)
+
+    async def ready(self) -> bool:
+        return await ping() if self.uses_database else True
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.container.queue().stop(self.container.settings().shutdown_deadline_s)
+        await self.container.http().aclose()
+        if self.uses_database:
+            await close_database()
+
+
+@contextlib.asynccontextmanager
+async def database_session(container: Container) -> AsyncIterator[Container]:
+    """For CLI commands: migrated and opened database around a block."""
+    settings = container.settings()
+    await apply_migrations(settings.database_url)
+    await open_database(settings.database_url)
+    try:
+        yield container
+    finally:
+        await close_database()
+
+
+@dataclass(frozen=True)
+class DemoSetup:
+    agent_id: str
+    api_key: str | None  # only on the first start
+
+
+async def ensure_demo(container: Container) -> DemoSetup:
+    """Dev's first start: a workspace, an admin key, a demo agent with the sandbox channel."""
+    workspaces = container.workspace_store()
+    existing = await workspaces.get_setting(DEMO_SETTING)
+    if existing is not None:
+        return DemoSetup(existing, None)
+    admin = container.admin()
+    api_key = await admin.create_api_key("demo")
+    workspace_id = await admin.authenticate(api_key)
+    assert workspace_id is not None
+    agent = await admin.create_agent(workspace_id, "Demo agent", {"kind": "demo"})
+    await admin.configure_channel(
+        workspace_id,
+        agent.id,
+        "whatsapp",
+        {"account_sid": "AC" + secrets.token_hex(16), "phone_number": SANDBOX_NUMBER},
+        {"auth_token": secrets.token_hex(16)},
+        True,
+    )
+    await workspaces.set_setting(DEMO_SETTING, agent.id)
+    return DemoSetup(agent.id, api_key)

@@ -1,0 +1,425 @@
+"""TwilioMessageSender over the real twilio SDK and HttpxTwilioHttpClient; respx mocks HTTP."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import traceback
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+import respx
+
+from adapters.outbound.twilio.http_client import HttpxTwilioHttpClient
+from adapters.outbound.twilio.sender import TwilioMessageSender
+from ports.driven import MessageSender
+from ports.driving import ResolvedChannel
+from ports.errors import NotFound, SendFailed, SendOutcomeUnknown
+from ports.values import OutboundMessage
+
+BASE = "https://api.twilio.test"
+SID = "AC" + "0123456789abcdef" * 2
+TOKEN = "f00dfacecafe5ec7e7a0be1d5a1f7e5b"
+PHONE = "+14155238886"
+CONTACT = "+5511987654321"
+AGENT = "agent-1"
+PATH = f"/2010-04-01/Accounts/{SID}/Messages.json"
+TO, FROM = f"whatsapp:{CONTACT}", f"whatsapp:{PHONE}"
+SECRET_FORMS = (TOKEN, base64.b64encode(f"{SID}:{TOKEN}".encode()).decode())
+
+
+class FakeChannels:
+    """A ChannelDirectory with one agent whose WhatsApp channel the test may change."""
+
+    def __init__(self, channel: ResolvedChannel | None) -> None:
+        self.channel = channel
+
+    async def resolve(self, agent_id: str, kind: str) -> ResolvedChannel | None:
+        if agent_id != AGENT:
+            raise NotFound(agent_id)
+        return self.channel if kind == "whatsapp" else None
+
+
+def whatsapp_channel(enabled: bool = True) -> ResolvedChannel:
+    return ResolvedChannel(
+        agent_id=AGENT,
+        kind="whatsapp",
+        settings={"account_sid": SID, "phone_number": PHONE},
+        secrets={"auth_token": TOKEN},
+        enabled=enabled,
+    )
+
+
+def twilio_message(sid: str, body: str, created: datetime, to: str = TO) -> dict[str, Any]:
+    date = format_datetime(created.astimezone(UTC).replace(microsecond=0))
+    return {
+        "sid": sid,
+        "account_sid": SID,
+        "to": to,
+        "from": FROM,
+        "body": body,
+        "status": "queued",
+        "date_created": date,
+        "date_updated": date,
+        "date_sent": None,
+        "direction": "outbound-api",
+        "error_code": None,
+        "num_segments": "1",
+        "uri": f"/2010-04-01/Accounts/{SID}/Messages/{sid}.json",
+    }
+
+
+def created(sid: str = "SM" + "1" * 32) -> httpx.Response:
+    return httpx.Response(201, json=twilio_message(sid, "hello", datetime.now(UTC)))
+
+
+def listing(*messages: dict[str, Any]) -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "messages": list(messages),
+            "page": 0,
+            "page_size": 50,
+            "start": 0,
+            "end": max(len(messages) - 1, 0),
+            "uri": PATH,
+            "first_page_uri": PATH,
+            "previous_page_uri": None,
+            "next_page_uri": None,
+        },
+    )
+
+
+def error(status: int, code: int, headers: dict[str, str] | None = None) -> httpx.Response:
+    payload = {"code": code, "message": "nope", "more_info": "", "status": status}
+    return httpx.Response(status, json=payload, headers=headers)
+
+
+@pytest.fixture
+def router() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=BASE, assert_all_called=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[HttpxTwilioHttpClient]:
+    client = HttpxTwilioHttpClient(BASE)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def delays() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def channels() -> FakeChannels:
+    return FakeChannels(whatsapp_channel())
+
+
+@pytest.fixture
+def sender(
+    channels: FakeChannels, http: HttpxTwilioHttpClient, delays: list[float]
+) -> TwilioMessageSender:
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    return TwilioMessageSender(
+        channels, http, max_attempts=3, status_callback_base="https://gw.example/", sleep=sleep
+    )
+
+
+def outbound(body: str = "hello", previous: datetime | None = None) -> OutboundMessage:
+    return OutboundMessage(7, AGENT, "twilio", CONTACT, body, previous_attempt_at=previous)
+
+
+def form(request: httpx.Request) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+
+
+def test_sender_satisfies_the_port(sender: TwilioMessageSender) -> None:
+    port: MessageSender = sender
+    assert port is sender
+
+
+async def test_send_posts_the_form_with_basic_auth_to_the_rebased_url(
+    router: respx.MockRouter, sender: TwilioMessageSender, delays: list[float]
+) -> None:
+    post = router.post(PATH).mock(return_value=created("SM" + "a" * 32))
+
+    receipt = await sender.send(outbound())
+
+    assert (receipt.external_id, receipt.status) == ("SM" + "a" * 32, "sent")
+    request = post.calls.last.request
+    assert str(request.url) == f"{BASE}{PATH}"
+    assert request.headers["Authorization"] == f"Basic {SECRET_FORMS[1]}"
+    assert form(request) == {
+        "To": TO,
+        "From": FROM,
+        "Body": "hello",
+        "StatusCallback": f"https://gw.example/webhooks/twilio/{AGENT}/status",
+    }
+    assert delays == []
+
+
+async def test_no_status_callback_without_a_base(
+    router: respx.MockRouter, channels: FakeChannels, http: HttpxTwilioHttpClient
+) -> None:
+    post = router.post(PATH).mock(return_value=created())
+
+    await TwilioMessageSender(channels, http).send(outbound())
+
+    assert "StatusCallback" not in form(post.calls.last.request)
+
+
+async def test_twilio_region_in_the_environment_does_not_move_requests(
+    router: respx.MockRouter, sender: TwilioMessageSender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWILIO_REGION", "ie1")
+    monkeypatch.setenv("TWILIO_EDGE", "dublin")
+    post = router.post(PATH).mock(return_value=created())
+
+    await sender.send(outbound())
+
+    assert post.call_count == 1
+
+
+@pytest.mark.parametrize(("retry_after", "expected"), [("3", 3.0), ("120", 20.0)])
+async def test_429_waits_retry_after_capped_then_sends_once(
+    router: respx.MockRouter,
+    sender: TwilioMessageSender,
+    delays: list[float],
+    retry_after: str,
+    expected: float,
+) -> None:
+    post = router.post(PATH).mock(
+        side_effect=[error(429, 20429, {"Retry-After": retry_after}), created()]
+    )
+    lookup = router.get(PATH).mock(return_value=listing())
+
+    receipt = await sender.send(outbound())
+
+    assert receipt.external_id.startswith("SM")
+    assert post.call_count == 2
+    assert lookup.call_count == 0
+    assert delays == [expected]
+
+
+async def test_500_is_retried_with_jittered_backoff(
+    router: respx.MockRouter, sender: TwilioMessageSender, delays: list[float]
+) -> None:
+    post = router.post(PATH).mock(side_effect=[error(500, 20500), created()])
+
+    await sender.send(outbound())
+
+    assert post.call_count == 2
+    assert len(delays) == 1 and 0.0 <= delays[0] <= 0.5
+
+
+async def test_connect_error_is_retried_without_lookup(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    post = router.post(PATH).mock(side_effect=[httpx.ConnectError, created()])
+    lookup = router.get(PATH).mock(return_value=listing())
+
+    await sender.send(outbound())
+
+    assert post.call_count == 2
+    assert lookup.call_count == 0
+
+
+async def test_other_4xx_fails_at_once_with_twilio_code(
+    router: respx.MockRouter, sender: TwilioMessageSender, delays: list[float]
+) -> None:
+    post = router.post(PATH).mock(return_value=error(400, 21211))
+
+    with pytest.raises(SendFailed) as caught:
+        await sender.send(outbound())
+
+    assert caught.value.code == "21211"
+    assert post.call_count == 1
+    assert delays == []
+
+
+@pytest.mark.parametrize("lost", [httpx.ReadTimeout, httpx.RemoteProtocolError])
+async def test_unknown_outcome_found_in_the_list_is_not_resent(
+    router: respx.MockRouter, sender: TwilioMessageSender, lost: type[Exception]
+) -> None:
+    post = router.post(PATH).mock(side_effect=[lost, created()])
+
+    def found(request: httpx.Request) -> httpx.Response:
+        return listing(twilio_message("SM" + "f" * 32, "hello", datetime.now(UTC)))
+
+    lookup = router.get(PATH).mock(side_effect=found)
+
+    receipt = await sender.send(outbound())
+
+    assert receipt.external_id == "SM" + "f" * 32
+    assert post.call_count == 1
+    params = lookup.calls.last.request.url.params
+    assert (params["To"], params["From"], params["PageSize"]) == (TO, FROM, "50")
+
+
+async def test_unknown_outcome_not_in_the_list_is_resent_once(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    post = router.post(PATH).mock(side_effect=[httpx.ReadTimeout, created("SM" + "2" * 32)])
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    lookup = router.get(PATH).mock(
+        return_value=listing(
+            twilio_message("SM" + "3" * 32, "other text", datetime.now(UTC)),
+            twilio_message("SM" + "4" * 32, "hello", hour_ago),
+            twilio_message("SM" + "5" * 32, "hello", datetime.now(UTC), to="whatsapp:+15550001"),
+        )
+    )
+
+    receipt = await sender.send(outbound())
+
+    assert receipt.external_id == "SM" + "2" * 32
+    assert post.call_count == 2
+    assert lookup.call_count == 1
+
+
+async def test_previous_attempt_found_means_no_post_at_all(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    post = router.post(PATH).mock(return_value=created())
+    crashed_at = datetime.now(UTC) - timedelta(minutes=2)
+    router.get(PATH).mock(
+        return_value=listing(twilio_message("SM" + "6" * 32, "hello", crashed_at))
+    )
+
+    receipt = await sender.send(outbound(previous=crashed_at.replace(microsecond=999_999)))
+
+    assert receipt.external_id == "SM" + "6" * 32
+    assert post.call_count == 0
+
+
+async def test_previous_attempt_not_found_is_sent(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    post = router.post(PATH).mock(return_value=created())
+    lookup = router.get(PATH).mock(return_value=listing())
+
+    await sender.send(outbound(previous=datetime.now(UTC) - timedelta(minutes=1)))
+
+    assert (lookup.call_count, post.call_count) == (1, 1)
+
+
+async def test_attempts_exhausted_is_send_failed(
+    router: respx.MockRouter, sender: TwilioMessageSender, delays: list[float]
+) -> None:
+    post = router.post(PATH).mock(return_value=error(503, 20503))
+
+    with pytest.raises(SendFailed):
+        await sender.send(outbound())
+
+    assert post.call_count == 3
+    assert len(delays) == 2
+
+
+async def test_unknown_last_attempt_and_no_lookup_is_outcome_unknown(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    router.post(PATH).mock(side_effect=httpx.ReadTimeout)
+    router.get(PATH).mock(side_effect=httpx.ConnectError)
+
+    with pytest.raises(SendOutcomeUnknown):
+        await sender.send(outbound())
+
+
+async def test_refused_lookup_is_outcome_unknown_at_once(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    post = router.post(PATH).mock(return_value=created())
+    lookup = router.get(PATH).mock(return_value=error(401, 20003))
+
+    with pytest.raises(SendOutcomeUnknown):
+        await sender.send(outbound(previous=datetime.now(UTC)))
+
+    assert (lookup.call_count, post.call_count) == (1, 0)
+
+
+async def test_failing_lookup_is_retried_before_any_post(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    post = router.post(PATH).mock(return_value=created())
+    lookup = router.get(PATH).mock(side_effect=[error(503, 20503), listing()])
+
+    await sender.send(outbound(previous=datetime.now(UTC)))
+
+    assert (lookup.call_count, post.call_count) == (2, 1)
+
+
+async def test_unknown_last_attempt_confirmed_absent_is_send_failed(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    post = router.post(PATH).mock(side_effect=httpx.ReadTimeout)
+    lookup = router.get(PATH).mock(return_value=listing())
+
+    with pytest.raises(SendFailed):
+        await sender.send(outbound())
+
+    assert (post.call_count, lookup.call_count) == (3, 3)
+
+
+@pytest.mark.parametrize(
+    "channel", [None, whatsapp_channel(enabled=False)], ids=["missing", "disabled"]
+)
+async def test_unusable_channel_is_send_failed_without_http(
+    router: respx.MockRouter, http: HttpxTwilioHttpClient, channel: ResolvedChannel | None
+) -> None:
+    with pytest.raises(SendFailed):
+        await TwilioMessageSender(FakeChannels(channel), http).send(outbound())
+    assert len(router.calls) == 0
+
+
+async def test_unknown_agent_is_send_failed(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    message = OutboundMessage(1, "nobody", "twilio", CONTACT, "hi")
+    with pytest.raises(SendFailed):
+        await sender.send(message)
+
+
+async def test_the_auth_token_leaks_into_no_exception_and_no_log(
+    router: respx.MockRouter, sender: TwilioMessageSender, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    router.post(PATH).mock(
+        side_effect=[error(400, 21211), httpx.ReadTimeout, httpx.ReadTimeout, httpx.ReadTimeout]
+    )
+    router.get(PATH).mock(side_effect=httpx.ConnectError)
+    raised: list[BaseException] = []
+    for _ in range(2):
+        with pytest.raises((SendFailed, SendOutcomeUnknown)) as caught:
+            await sender.send(outbound())
+        raised.append(caught.value)
+
+    assert [type(e) for e in raised] == [SendFailed, SendOutcomeUnknown]
+    for exc in raised:
+        assert exc.__cause__ is None and exc.__context__ is None
+        texts = [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
+        for text in texts:
+            assert not any(secret in text for secret in SECRET_FORMS)
+    assert caplog.records
+    for record in caplog.records:
+        text = record.getMessage() + (record.exc_text or "") + repr(record.args)
+        assert not any(secret in text for secret in SECRET_FORMS), record.name
+
+
+async def test_rebase_keeps_path_and_query_and_leaves_other_hosts() -> None:
+    client = HttpxTwilioHttpClient("http://double.test:8080/sandbox/twilio/")
+    await client.aclose()
+    moved = client.rebase(f"https://api.twilio.com{PATH}?To=x&Page=1")
+    assert moved == f"http://double.test:8080/sandbox/twilio{PATH}?To=x&Page=1"
+    other = "https://messaging.twilio.com/v1/Services"
+    assert client.rebase(other) == other
+    with pytest.raises(ValueError):
+        HttpxTwilioHttpClient("api.twilio.com")
