@@ -1,7 +1,10 @@
 """MessageStore, LeadStore, AgentStore and WorkspaceStore kept in process memory.
 
-They follow the Tortoise stores rule for rule. No method awaits between reading and writing
-state, so each one is atomic on its event loop (the memory store's "transaction").
+They follow the Tortoise stores rule for rule (ordering, the `pending` flag, the delivery
+status ranks, the lead upsert, cursor paging), with two deliberate exceptions: a missing
+message id raises the port's NotFound (Tortoise leaks DoesNotExist), and
+sessions_with_pending_work is exact (Tortoise scans only `limit * 4` pending rows).
+No method awaits between reading and writing state, so each one is atomic on its event loop.
 """
 
 from __future__ import annotations

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from adapters.persistence.tortoise.mappers import to_agent, to_channel, to_lead
 from adapters.persistence.tortoise.models import Agent, ApiKey, Channel, Lead, Setting, Workspace
 from adapters.persistence.tortoise.sql import unavailable_on_db_error
-from ports.errors import Conflict
 from ports.values import AgentRecord, ChannelRecord, LeadRecord, Page
 
 
@@ -78,7 +78,7 @@ class TortoiseWorkspaceStore:
         if row is None:
             try:
                 row = await Workspace.create(id=uuid.uuid4(), name=name, created_at=at)
-            except Conflict:  # created meanwhile by another process
+            except IntegrityError:  # created meanwhile by another task or process
                 row = await Workspace.get(name=name)
         return str(row.id)
 
@@ -143,6 +143,7 @@ class TortoiseLeadStore:
         limit: int,
         cursor: str | None,
     ) -> Page:
+        limit = max(limit, 1)
         query = self._query(workspace_id, agent_id, platform, search)
         if cursor:
             query = query.filter(id__lt=decode_cursor(cursor))

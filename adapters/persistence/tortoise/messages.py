@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from tortoise.functions import Min
 from tortoise.transactions import in_transaction
 
 from adapters.persistence.tortoise.mappers import to_lead, to_message
@@ -143,10 +144,11 @@ class TortoiseMessageStore:
     @unavailable_on_db_error
     async def mark_sending(self, message_id: int, at: datetime) -> None:
         # The first attempt's start is kept: a lookup after several crashes must reach back to it.
-        await Message.filter(id=message_id, attempt_started_at__isnull=True).update(
-            attempt_started_at=at
-        )
-        await Message.filter(id=message_id).update(status=SENDING, updated_at=at)
+        async with in_transaction():
+            await Message.filter(id=message_id, attempt_started_at__isnull=True).update(
+                attempt_started_at=at
+            )
+            await Message.filter(id=message_id).update(status=SENDING, updated_at=at)
 
     @unavailable_on_db_error
     async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> None:
@@ -185,11 +187,13 @@ class TortoiseMessageStore:
     async def sessions_with_pending_work(self, limit: int) -> list[str]:
         rows = (
             await Message.filter(pending=True)
-            .order_by("id")
-            .limit(limit * 4)
+            .annotate(first=Min("id"))
+            .group_by("session_id")
+            .order_by("first")
+            .limit(limit)
             .values_list("session_id", flat=True)
         )
-        return list(dict.fromkeys(str(r) for r in rows))[:limit]
+        return [str(r) for r in rows]
 
     @unavailable_on_db_error
     async def session_agent(self, session_id: str) -> str | None:

@@ -16,7 +16,7 @@ from tortoise.exceptions import (
     TransactionManagementError,
 )
 
-from ports.errors import Conflict, StoreUnavailable
+from ports.errors import Conflict, NotFound, StoreUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -55,8 +55,8 @@ def unavailable_on_db_error(
             return await func(*args, **kwargs)
         except IntegrityError as e:
             raise Conflict(f"conflicting write: {type(e).__name__}") from e
-        except NotExistOrMultiple:
-            raise
+        except NotExistOrMultiple as e:
+            raise NotFound(f"no such row: {type(e).__name__}") from e
         except (DBConnectionError, TransactionManagementError, ConnectionError, OSError) as e:
             raise StoreUnavailable(f"database unavailable: {type(e).__name__}") from e
         except OperationalError as e:

@@ -1,0 +1,437 @@
+"""The persistence contract (the ports.driven docstrings), run against every store backend."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ports.errors import Conflict
+from ports.values import AcceptResult, ChannelRecord, InboundMessage, LeadRecord, SendReceipt
+from tests.contract.conftest import Stores
+
+T0 = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
+PHONE = "+14155550100"
+
+
+def at(seconds: int) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def session_of(agent_id: str, contact: str = PHONE) -> str:
+    return f"twilio_{agent_id}_{contact}"
+
+
+async def new_agent(stores: Stores, workspace: str = "acme", name: str = "bot") -> str:
+    workspace_id = await stores.workspaces.ensure_workspace(workspace, T0)
+    agent = await stores.agents.create_agent(workspace_id, name, {"kind": "demo"}, T0)
+    return agent.id
+
+
+async def accept(
+    stores: Stores,
+    agent_id: str,
+    external_id: str,
+    seconds: int = 0,
+    *,
+    body: str = "hi",
+    contact: str = PHONE,
+    name: str | None = None,
+    platform: str = "whatsapp",
+) -> AcceptResult:
+    message = InboundMessage(agent_id, "twilio", platform, contact, external_id, body, name)
+    return await stores.messages.accept_inbound(message, session_of(agent_id, contact), at(seconds))
+
+
+async def all_leads(stores: Stores, workspace: str = "acme") -> list[LeadRecord]:
+    workspace_id = await stores.workspaces.ensure_workspace(workspace, T0)
+    return [lead async for lead in stores.leads.iterate_leads(workspace_id, None, None, None)]
+
+
+# --- workspaces, api keys, settings --------------------------------------------------------
+
+
+async def test_workspace_ensure_is_idempotent_and_keys_find_it(stores: Stores) -> None:
+    first = await stores.workspaces.ensure_workspace("acme", T0)
+    assert await stores.workspaces.ensure_workspace("acme", at(5)) == first
+    other = await stores.workspaces.ensure_workspace("globex", T0)
+    assert other != first
+
+    await stores.workspaces.add_api_key(first, "a" * 64, T0)
+    await stores.workspaces.add_api_key(other, "b" * 64, T0)
+    assert await stores.workspaces.workspace_for_key("a" * 64) == first
+    assert await stores.workspaces.workspace_for_key("b" * 64) == other
+    assert await stores.workspaces.workspace_for_key("c" * 64) is None
+    with pytest.raises(Conflict):
+        await stores.workspaces.add_api_key(other, "a" * 64, T0)
+
+
+async def test_settings_are_stored_and_overwritten(stores: Stores) -> None:
+    assert await stores.workspaces.get_setting("demo") is None
+    await stores.workspaces.set_setting("demo", "1")
+    await stores.workspaces.set_setting("demo", "2")
+    assert await stores.workspaces.get_setting("demo") == "2"
+
+
+# --- agents and channels -------------------------------------------------------------------
+
+
+async def test_agents_are_created_listed_and_scoped_to_their_workspace(stores: Stores) -> None:
+    acme = await stores.workspaces.ensure_workspace("acme", T0)
+    globex = await stores.workspaces.ensure_workspace("globex", T0)
+    one = await stores.agents.create_agent(acme, "one", {"kind": "http", "n": [1, 2]}, T0)
+    two = await stores.agents.create_agent(acme, "two", {"kind": "demo"}, at(1))
+    other = await stores.agents.create_agent(globex, "other", {"kind": "demo"}, T0)
+
+    assert str(uuid.UUID(one.id)) == one.id and one.workspace_id == acme
+    assert (one.name, one.executor, one.created_at) == ("one", {"kind": "http", "n": [1, 2]}, T0)
+    assert await stores.agents.get_agent(one.id) == one
+    assert [a.id for a in await stores.agents.list_agents(acme)] == [one.id, two.id]
+    assert [a.id for a in await stores.agents.list_agents(globex)] == [other.id]
+    assert await stores.agents.list_agents(str(uuid.uuid4())) == []
+    assert await stores.agents.get_agent("not-a-uuid") is None
+    assert await stores.agents.get_agent(str(uuid.uuid4())) is None
+
+
+async def test_an_agent_needs_an_existing_workspace(stores: Stores) -> None:
+    with pytest.raises(Conflict):
+        await stores.agents.create_agent(str(uuid.uuid4()), "x", {}, T0)
+
+
+async def test_save_channel_inserts_then_updates_the_same_agent_and_kind(stores: Stores) -> None:
+    agent_id = await new_agent(stores)
+    second_id = await new_agent(stores, name="second")
+    assert await stores.agents.get_channel(agent_id, "whatsapp") is None
+
+    first = ChannelRecord(agent_id, "whatsapp", {"from": "+1"}, {"token": "ct1"}, False, T0)
+    assert await stores.agents.save_channel(first) == first
+    assert await stores.agents.get_channel(agent_id, "whatsapp") == first
+
+    changed = ChannelRecord(agent_id, "whatsapp", {"from": "+2"}, {"token": "ct2"}, True, at(9))
+    assert await stores.agents.save_channel(changed) == changed
+    assert await stores.agents.get_channel(agent_id, "whatsapp") == changed
+
+    web = ChannelRecord(agent_id, "web", {}, {}, True, T0)
+    theirs = ChannelRecord(second_id, "whatsapp", {"from": "+3"}, {}, True, T0)
+    await stores.agents.save_channel(web)
+    await stores.agents.save_channel(theirs)
+    assert await stores.agents.all_channels() == [changed, web, theirs]
+    assert await stores.agents.get_channel(second_id, "web") is None
+    assert await stores.agents.get_channel("not-a-uuid", "whatsapp") is None
+
+
+# --- accepting inbound messages and the lead upsert ----------------------------------------
+
+
+async def test_accept_inbound_stores_a_received_message_and_drops_duplicates(
+    stores: Stores,
+) -> None:
+    agent_id = await new_agent(stores)
+    session_id = session_of(agent_id)
+    result = await accept(stores, agent_id, "SM1", body="hello", name="Ann")
+    assert (result.session_id, result.duplicate) == (session_id, False)
+
+    [stored] = await stores.messages.session_messages(session_id)
+    assert (stored.id, stored.session_id, stored.agent_id) == (
+        result.message_id,
+        session_id,
+        agent_id,
+    )
+    assert (stored.channel, stored.contact, stored.role) == ("twilio", PHONE, "user")
+    assert (stored.content, stored.status, stored.external_id) == ("hello", "received", "SM1")
+    assert stored.created_at == T0 and stored.reply_to_id is None
+    lead = await stores.messages.lead_for_session(session_id)
+    assert lead is not None and lead.id == result.lead_id
+    assert (lead.agent_id, lead.platform, lead.contact, lead.name) == (
+        agent_id, "whatsapp", PHONE, "Ann",
+    )  # fmt: skip
+    assert (lead.first_seen_at, lead.last_seen_at, lead.message_count) == (T0, T0, 1)
+
+    again = await accept(stores, agent_id, "SM1", 60, body="retry", name="Bob")
+    assert again.duplicate and again.message_id == result.message_id
+    assert again.session_id == session_id
+    assert await stores.messages.session_messages(session_id) == [stored]
+    assert await stores.messages.lead_for_session(session_id) == lead
+    assert await all_leads(stores) == [lead]
+
+
+async def test_accept_inbound_for_an_unknown_agent_is_refused(stores: Stores) -> None:
+    await new_agent(stores)
+    with pytest.raises(Conflict):
+        await accept(stores, str(uuid.uuid4()), "SM1")
+
+
+async def test_one_lead_per_contact_counts_messages_and_keeps_the_latest_name(
+    stores: Stores,
+) -> None:
+    agent_id = await new_agent(stores)
+    first = await accept(stores, agent_id, "SM1", 0, name=None)
+    second = await accept(stores, agent_id, "SM2", 30, name="Ann")
+    third = await accept(stores, agent_id, "SM3", 60, name=None)  # a missing name keeps the old
+    assert first.lead_id == second.lead_id == third.lead_id
+
+    [lead] = await all_leads(stores)
+    assert (lead.id, lead.name, lead.message_count) == (first.lead_id, "Ann", 3)
+    assert (lead.first_seen_at, lead.last_seen_at) == (T0, at(60))
+
+    other = await accept(stores, agent_id, "SM4", 90, contact="+14155550111", name="Bo")
+    assert other.lead_id != first.lead_id
+    assert other.session_id == session_of(agent_id, "+14155550111")
+    leads = await all_leads(stores)
+    assert [(x.contact, x.message_count) for x in leads] == [("+14155550111", 1), (PHONE, 3)]
+
+
+async def test_session_agent_and_lead_for_session(stores: Stores) -> None:
+    agent_id = await new_agent(stores)
+    result = await accept(stores, agent_id, "SM1")
+    assert await stores.messages.session_agent(result.session_id) == agent_id
+    assert await stores.messages.session_agent("twilio_nobody_+1") is None
+    lead = await stores.messages.lead_for_session(result.session_id)
+    assert lead is not None and lead.id == result.lead_id
+    assert await stores.messages.lead_for_session("twilio_nobody_+1") is None
+    assert await stores.messages.session_messages("twilio_nobody_+1") == []
+
+
+# --- the work cycle ------------------------------------------------------------------------
+
+
+async def test_a_message_moves_through_processing_reply_sending_and_sent(stores: Stores) -> None:
+    m = stores.messages
+    agent_id = await new_agent(stores)
+    first = await accept(stores, agent_id, "SM1", 0, body="one")
+    second = await accept(stores, agent_id, "SM2", 1, body="two")
+    session_id = first.session_id
+
+    pending = await m.next_pending(session_id)
+    assert pending is not None and (pending.id, pending.status) == (first.message_id, "received")
+    await m.mark_processing(first.message_id, at(2))
+    pending = await m.next_pending(session_id)
+    assert pending is not None and (pending.id, pending.status) == (first.message_id, "processing")
+    assert await m.reply_of(first.message_id) is None
+
+    reply = await m.complete(first.message_id, "answered", "hello back", at(3))
+    assert (reply.role, reply.status, reply.content) == ("assistant", "queued", "hello back")
+    assert (reply.reply_to_id, reply.session_id, reply.agent_id) == (
+        first.message_id, session_id, agent_id,
+    )  # fmt: skip
+    assert (reply.channel, reply.contact, reply.created_at) == ("twilio", PHONE, at(3))
+    assert reply.external_id is None and reply.attempt_started_at is None
+    assert reply.id > second.message_id
+    assert await m.reply_of(first.message_id) == reply
+    # Oldest pending first: the second user message comes before the queued reply.
+    pending = await m.next_pending(session_id)
+    assert pending is not None and pending.id == second.message_id
+    reply2 = await m.complete(second.message_id, "answered", "two back", at(4))
+    pending = await m.next_pending(session_id)
+    assert pending == reply
+
+    await m.mark_sending(reply.id, at(5))
+    await m.mark_sending(reply.id, at(6))
+    pending = await m.next_pending(session_id)
+    assert pending is not None and pending.id == reply.id
+    assert (pending.status, pending.attempt_started_at) == ("sending", at(5))
+
+    await m.mark_sent(reply.id, SendReceipt("SMout1"), at(7))
+    pending = await m.next_pending(session_id)
+    assert pending is not None and pending.id == reply2.id
+    await m.mark_send_failed(reply2.id, "failed", "x" * 600, at(8))
+    assert await m.next_pending(session_id) is None
+
+    by_id = {s.id: s for s in await m.session_messages(session_id)}
+    assert list(by_id) == [first.message_id, second.message_id, reply.id, reply2.id]
+    assert by_id[first.message_id].status == by_id[second.message_id].status == "answered"
+    sent = by_id[reply.id]
+    assert (sent.status, sent.external_id, sent.attempt_started_at) == ("sent", "SMout1", at(5))
+    failed = by_id[reply2.id]
+    assert (failed.status, failed.error, failed.external_id) == ("failed", "x" * 500, None)
+
+
+async def test_a_failed_user_message_is_no_longer_pending(stores: Stores) -> None:
+    agent_id = await new_agent(stores)
+    result = await accept(stores, agent_id, "SM1")
+    reply = await stores.messages.complete(result.message_id, "failed", "sorry", at(1))
+    pending = await stores.messages.next_pending(result.session_id)
+    assert pending is not None and pending.id == reply.id
+    [user, _] = await stores.messages.session_messages(result.session_id)
+    assert user.status == "failed"
+
+
+async def test_record_delivery_only_moves_forward(stores: Stores) -> None:
+    m = stores.messages
+    agent_id = await new_agent(stores)
+    result = await accept(stores, agent_id, "SMin")
+    reply = await m.complete(result.message_id, "answered", "ok", at(1))
+    await m.mark_sending(reply.id, at(2))
+    await m.mark_sent(reply.id, SendReceipt("SMout"), at(3))
+
+    async def status() -> tuple[str, str | None]:
+        row = await m.reply_of(result.message_id)
+        assert row is not None
+        return row.status, row.error
+
+    assert await m.record_delivery("SMout", "sent", None, at(4))
+    assert await status() == ("sent", None)
+    assert await m.record_delivery("SMout", "delivered", None, at(5))
+    assert await status() == ("delivered", None)
+    assert await m.record_delivery("SMout", "read", None, at(6))
+    assert await m.record_delivery("SMout", "delivered", None, at(7))  # late report
+    assert await m.record_delivery("SMout", "failed", "30008", at(8))
+    assert await status() == ("read", None)
+    assert await m.record_delivery("SMout", "accepted", None, at(9))  # not ours: ignored
+    assert await status() == ("read", None)
+    assert not await m.record_delivery("SMnope", "delivered", None, at(10))
+    assert not await m.record_delivery("SMin", "delivered", None, at(10))  # a user message
+    assert [s.status for s in await m.session_messages(result.session_id)] == ["answered", "read"]
+
+
+async def test_record_delivery_failure_keeps_its_error(stores: Stores) -> None:
+    m = stores.messages
+    agent_id = await new_agent(stores)
+    result = await accept(stores, agent_id, "SMin")
+    reply = await m.complete(result.message_id, "answered", "ok", at(1))
+    await m.mark_sent(reply.id, SendReceipt("SMout", "queued"), at(3))
+    assert await m.next_pending(result.session_id) is None
+    assert await m.record_delivery("SMout", "undelivered", "30003", at(4))
+    assert await m.record_delivery("SMout", "sent", None, at(5))
+    row = await m.reply_of(result.message_id)
+    assert row is not None and (row.status, row.error) == ("undelivered", "30003")
+
+
+async def test_history_is_the_last_messages_before_one_oldest_first(stores: Stores) -> None:
+    m = stores.messages
+    agent_id = await new_agent(stores)
+    ids: list[int] = []
+    for i in range(3):
+        result = await accept(stores, agent_id, f"SM{i}", i, body=f"q{i}")
+        reply = await m.complete(result.message_id, "answered", f"a{i}", at(i))
+        ids += [result.message_id, reply.id]
+    await accept(stores, agent_id, "SMother", 9, contact="+14155550111", body="elsewhere")
+    session_id = session_of(agent_id)
+
+    last = ids[-1]
+    got = await m.history(session_id, last, 3)
+    assert [(h.role, h.content) for h in got] == [
+        ("user", "q1"),
+        ("assistant", "a1"),
+        ("user", "q2"),
+    ]
+    assert [h.content for h in await m.history(session_id, last, 100)] == [
+        "q0", "a0", "q1", "a1", "q2",
+    ]  # fmt: skip
+    assert await m.history(session_id, ids[0], 10) == []
+    assert [h.content for h in await m.history(session_id, last + 1, 2)] == ["q2", "a2"]
+
+
+async def test_sessions_with_pending_work_oldest_first(stores: Stores) -> None:
+    m = stores.messages
+    agent_id = await new_agent(stores)
+    a = await accept(stores, agent_id, "SM1", 0, contact="+14155550101")
+    b = await accept(stores, agent_id, "SM2", 1, contact="+14155550102")
+    c = await accept(stores, agent_id, "SM3", 2, contact="+14155550103")
+    await accept(stores, agent_id, "SM4", 3, contact="+14155550101")
+    assert await m.sessions_with_pending_work(10) == [a.session_id, b.session_id, c.session_id]
+    assert await m.sessions_with_pending_work(2) == [a.session_id, b.session_id]
+
+    reply = await m.complete(b.message_id, "answered", "ok", at(4))
+    assert await m.sessions_with_pending_work(10) == [a.session_id, c.session_id, b.session_id]
+    await m.mark_sent(reply.id, SendReceipt("SMout"), at(5))
+    await m.mark_processing(c.message_id, at(6))
+    assert await m.sessions_with_pending_work(10) == [a.session_id, c.session_id]
+
+
+# --- leads ---------------------------------------------------------------------------------
+
+
+async def test_list_leads_filters_by_agent_platform_and_search(stores: Stores) -> None:
+    agent_id = await new_agent(stores)
+    other_id = await new_agent(stores, name="other")
+    foreign_id = await new_agent(stores, workspace="globex")
+    workspace_id = await stores.workspaces.ensure_workspace("acme", T0)
+    await accept(stores, agent_id, "SM1", contact="+14155550101", name="Ann Smith")
+    await accept(stores, agent_id, "SM2", contact="+14155550202", name="Bob")
+    await accept(stores, agent_id, "SM3", contact="visitor-7", platform="web")
+    await accept(stores, other_id, "SM4", contact="+14155550101", name="Ann")
+    await accept(stores, foreign_id, "SM5", contact="+14155550101", name="Ann")
+
+    async def contacts(
+        agent: str | None = None, platform: str | None = None, search: str | None = None
+    ) -> list[tuple[str, str]]:
+        page = await stores.leads.list_leads(workspace_id, agent, platform, search, 50, None)
+        assert page.next_cursor is None
+        return [(x.agent_id, x.contact) for x in page.items]
+
+    assert len(await contacts()) == 4
+    assert await contacts(agent=agent_id) == [
+        (agent_id, "visitor-7"), (agent_id, "+14155550202"), (agent_id, "+14155550101"),
+    ]  # fmt: skip
+    assert await contacts(agent="not-a-uuid") == []
+    assert await contacts(platform="web") == [(agent_id, "visitor-7")]
+    assert await contacts(search="0101") == [(other_id, "+14155550101"), (agent_id, "+14155550101")]
+    assert await contacts(search="sMiTh") == [(agent_id, "+14155550101")]
+    assert await contacts(agent=agent_id, search="ann") == [(agent_id, "+14155550101")]
+    assert await contacts(agent=agent_id, platform="whatsapp", search="bob") == [
+        (agent_id, "+14155550202")
+    ]
+    assert await contacts(search="nobody") == []
+
+
+async def test_list_leads_pages_newest_first_with_an_opaque_cursor(stores: Stores) -> None:
+    agent_id = await new_agent(stores)
+    workspace_id = await stores.workspaces.ensure_workspace("acme", T0)
+    for i in range(7):
+        await accept(stores, agent_id, f"SM{i}", i, contact=f"+1415555010{i}")
+
+    seen: list[str] = []
+    sizes: list[int] = []
+    cursor: str | None = None
+    while True:
+        page = await stores.leads.list_leads(workspace_id, None, None, None, 3, cursor)
+        sizes.append(len(page.items))
+        seen += [x.contact for x in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert sizes == [3, 3, 1]
+    assert seen == [f"+1415555010{i}" for i in reversed(range(7))]
+
+    exact = await stores.leads.list_leads(workspace_id, None, None, None, 7, None)
+    assert len(exact.items) == 7 and exact.next_cursor is None
+    for bad in ("garbage!", "bGVhZDp4", "dXNlcjox"):  # not base64, "lead:x", "user:1"
+        with pytest.raises(ValueError):
+            await stores.leads.list_leads(workspace_id, None, None, None, 3, bad)
+
+
+async def test_iterate_leads_yields_every_match(stores: Stores) -> None:
+    agent_id = await new_agent(stores)
+    for i in range(7):
+        await accept(stores, agent_id, f"SM{i}", i, contact=f"+1415555010{i}")
+    workspace_id = await stores.workspaces.ensure_workspace("acme", T0)
+    leads = [x async for x in stores.leads.iterate_leads(workspace_id, agent_id, "whatsapp", None)]
+    assert [x.contact for x in leads] == [f"+1415555010{i}" for i in reversed(range(7))]
+    assert await all_leads(stores, "globex") == []
+
+
+# --- concurrency ---------------------------------------------------------------------------
+
+
+async def test_concurrent_messages_from_one_contact_make_one_lead(stores: Stores) -> None:
+    agent_id = await new_agent(stores)
+    results = await asyncio.gather(*(accept(stores, agent_id, f"SM{i}", i) for i in range(10)))
+    assert not any(r.duplicate for r in results)
+    assert len({r.lead_id for r in results}) == 1
+    assert len({r.message_id for r in results}) == 10
+    [lead] = await all_leads(stores)
+    assert lead.message_count == 10
+    assert len(await stores.messages.session_messages(session_of(agent_id))) == 10
+
+
+async def test_concurrent_copies_of_one_message_are_stored_once(stores: Stores) -> None:
+    agent_id = await new_agent(stores)
+    results = await asyncio.gather(*(accept(stores, agent_id, "SMsame", i) for i in range(5)))
+    assert sorted(r.duplicate for r in results) == [False] + [True] * 4
+    assert len({r.message_id for r in results}) == 1
+    [lead] = await all_leads(stores)
+    assert lead.message_count == 1
+    assert len(await stores.messages.session_messages(session_of(agent_id))) == 1
