@@ -15,7 +15,7 @@ from adapters.inbound.http.admin_api import admin_api_blueprint
 from adapters.inbound.twilio.webhook import twilio_webhook_blueprint
 from adapters.sandbox.twilio_double import twilio_double_blueprint
 from config.container import Container, build_container
-from config.lifecycle import DemoSetup, Lifecycle, database_session, ensure_demo
+from config.lifecycle import DemoSetup, Lifecycle, database_session, ensure_demo, migrate
 from config.settings import Settings, SettingsError
 from core.errors import ValidationFailed
 from ports.errors import Conflict, NotFound, StoreUnavailable
@@ -131,10 +131,23 @@ async def _vault_rotate(settings: Settings) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
-    from adapters.persistence.tortoise.database import apply_migrations
-
-    applied = await apply_migrations(settings.database_url)
+    applied = await migrate(build_container(settings, run_worker=False))
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+async def _worker(settings: Settings) -> None:
+    """Answers queued sessions without serving HTTP (scale the worker apart from webhooks)."""
+    lifecycle = Lifecycle(build_container(settings))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await lifecycle.start()
+    log.info("worker running (APP_ENV=%s)", settings.app_env)
+    try:
+        await stop.wait()
+    finally:
+        await lifecycle.stop()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -144,6 +157,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("worker", help="answer queued messages without serving HTTP")
     keys = sub.add_parser("keys", help="admin API keys").add_subparsers(
         dest="action", required=True
     )
@@ -180,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(serve(settings, args.host, args.port))
         elif args.command == "migrate":
             asyncio.run(_migrate(settings))
+        elif args.command == "worker":
+            asyncio.run(_worker(settings))
         elif args.command == "keys":
             asyncio.run(_keys_create(settings, args.workspace))
         elif args.command == "vault":

@@ -24,6 +24,7 @@ from adapters.persistence.memory.stores import (
     MemoryMessageStore,
     MemoryWorkspaceStore,
 )
+from adapters.persistence.tortoise.database import is_sqlite
 from adapters.persistence.tortoise.directory import (
     TortoiseAgentStore,
     TortoiseLeadStore,
@@ -31,6 +32,7 @@ from adapters.persistence.tortoise.directory import (
 )
 from adapters.persistence.tortoise.messages import TortoiseMessageStore
 from adapters.queue.inprocess import InProcessWorkQueue
+from adapters.queue.procrastinate_queue import ProcrastinateWorkQueue
 from adapters.sandbox.twilio_double import TwilioDoubleStore
 from adapters.text.graphemes import RegexSegmenter
 from adapters.vault.aesgcm import AesGcmVault, KeyRing, load_or_create_dev_keyring
@@ -49,10 +51,17 @@ def make_keyring(settings: Settings) -> KeyRing:
     return load_or_create_dev_keyring(settings.data_dir)
 
 
-def environment_config(settings: Settings, persistence: str = "tortoise") -> dict[str, Any]:
+def environment_config(
+    settings: Settings, persistence: str = "tortoise", run_worker: bool = True
+) -> dict[str, Any]:
     """What each environment picks. `persistence="memory"` is for fast unit tests."""
+    on_postgres = persistence == "tortoise" and not is_sqlite(settings.database_url)
     return {
         "persistence": persistence,
+        "queue": "procrastinate" if on_postgres else "inprocess",
+        "run_worker": run_worker,
+        "database_url": settings.database_url,
+        "shutdown_deadline_s": settings.shutdown_deadline_s,
         "sandbox": settings.app_env in ("dev", "test"),
         "history_window": settings.history_window,
         "worker_concurrency": settings.worker_concurrency,
@@ -107,7 +116,19 @@ class Container(containers.DeclarativeContainer):
         tortoise=providers.Singleton(TortoiseWorkspaceStore),
         memory=providers.Singleton(MemoryWorkspaceStore, memory_db),
     )
-    queue = providers.Singleton(InProcessWorkQueue, concurrency=config.worker_concurrency)
+    # SQLite (one process): an in-process queue. PostgreSQL: Procrastinate jobs in the same
+    # database, so several processes share the work with per-session order.
+    queue = providers.Selector(
+        config.queue,
+        inprocess=providers.Singleton(InProcessWorkQueue, concurrency=config.worker_concurrency),
+        procrastinate=providers.Singleton(
+            ProcrastinateWorkQueue,
+            database_url=config.database_url,
+            concurrency=config.worker_concurrency,
+            run_worker=config.run_worker,
+            shutdown_deadline_s=config.shutdown_deadline_s,
+        ),
+    )
 
     executor = providers.Singleton(
         GraphExecutorBridge, http=http, default_timeout_s=config.executor_timeout_s
@@ -156,7 +177,9 @@ class Container(containers.DeclarativeContainer):
     )
 
 
-def build_container(settings: Settings, persistence: str = "tortoise") -> Container:
+def build_container(
+    settings: Settings, persistence: str = "tortoise", run_worker: bool = True
+) -> Container:
     container = Container(settings=settings)
-    container.config.from_dict(environment_config(settings, persistence))
+    container.config.from_dict(environment_config(settings, persistence, run_worker))
     return container

@@ -15,6 +15,7 @@ from adapters.persistence.tortoise.database import (
     open_database,
     ping,
 )
+from adapters.queue.procrastinate_queue import ProcrastinateWorkQueue
 from config.container import Container
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Lifecycle:
         settings = self.container.settings()
         if self.uses_database:
             if settings.migrate_on_start:
-                await apply_migrations(settings.database_url)
+                await migrate(self.container)
             await open_database(settings.database_url)
         queue = self.container.queue()
         await queue.start(self.container.responder().answer_session)
@@ -48,8 +49,13 @@ class Lifecycle:
         """Queue sessions with pending work: at start (crash recovery) and then periodically,
         which also retries sessions whose handling failed (e.g. while the database was down)."""
         recovery = self.container.recovery()
+        queue = self.container.queue()
         while True:
             try:
+                if isinstance(queue, ProcrastinateWorkQueue):
+                    released = await queue.release_stalled()
+                    if released:
+                        log.warning("released %d job(s) of a stopped process", released)
                 resumed = await recovery.resume_pending()
                 if resumed:
                     log.info("resumed %d session(s) with pending work", resumed)
@@ -71,11 +77,19 @@ class Lifecycle:
             await close_database()
 
 
+async def migrate(container: Container) -> list[str]:
+    """Aerich migrations, then (on PostgreSQL) the job engine's schema, under one lock."""
+    settings = container.settings()
+    queue = container.queue()
+    then = queue.ensure_schema if isinstance(queue, ProcrastinateWorkQueue) else None
+    return await apply_migrations(settings.database_url, then)
+
+
 @contextlib.asynccontextmanager
 async def database_session(container: Container) -> AsyncIterator[Container]:
     """For CLI commands: migrated and opened database around a block."""
     settings = container.settings()
-    await apply_migrations(settings.database_url)
+    await migrate(container)
     await open_database(settings.database_url)
     try:
         yield container

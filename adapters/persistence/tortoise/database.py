@@ -8,7 +8,7 @@ import contextvars
 import fcntl
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -113,15 +113,21 @@ async def migration_lock(database_url: str) -> AsyncIterator[None]:
         await conn.close()
 
 
-async def apply_migrations(database_url: str) -> list[str]:
-    """Apply pending Aerich migrations under the migration lock; returns those applied.
+async def apply_migrations(
+    database_url: str, then: Callable[[], Awaitable[object]] | None = None
+) -> list[str]:
+    """Apply pending Aerich migrations (then `then()`) under the migration lock; returns the
+    migrations applied.
 
     Runs in a fresh context so Aerich's Tortoise set-up never mixes with the service's own."""
     loop = asyncio.get_running_loop()
-    return await loop.create_task(_apply_migrations(database_url), context=contextvars.Context())
+    task = _apply_migrations(database_url, then)
+    return await loop.create_task(task, context=contextvars.Context())
 
 
-async def _apply_migrations(database_url: str) -> list[str]:
+async def _apply_migrations(
+    database_url: str, then: Callable[[], Awaitable[object]] | None
+) -> list[str]:
     if is_sqlite(database_url):
         sqlite_path(database_url).parent.mkdir(parents=True, exist_ok=True)
     async with migration_lock(database_url):
@@ -133,6 +139,8 @@ async def _apply_migrations(database_url: str) -> list[str]:
         async with command:
             await command.init()
             applied = await command.upgrade(run_in_transaction=True)
+        if then is not None:  # e.g. the job engine's schema, under the same lock
+            await then()
     for name in applied:
         log.info("applied migration %s", name)
     return applied

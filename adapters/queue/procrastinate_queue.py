@@ -1,0 +1,136 @@
+"""WorkQueue on Procrastinate (PostgreSQL): jobs survive restarts and run across processes.
+
+One job kind, `answer_session(session_id)`, deferred with `lock=session_id` (Procrastinate runs
+jobs sharing a lock one at a time, in creation order, whatever process takes them) and
+`queueing_lock=session_id` (at most one waiting job per session: the job drains every pending
+message of its session, so a second waiting one would have nothing to do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import procrastinate
+from procrastinate import exceptions as pexc
+
+from ports.driven import SessionHandler
+
+log = logging.getLogger(__name__)
+
+QUEUE = "sessions"
+TASK = "answer_session"
+
+
+def psycopg_conninfo(database_url: str) -> str:
+    """psycopg takes `postgresql://` URLs; Tortoise's `postgres://` form is the same thing."""
+    if database_url.startswith("postgres://"):
+        return "postgresql://" + database_url.removeprefix("postgres://")
+    return database_url
+
+
+class ProcrastinateWorkQueue:
+    def __init__(
+        self,
+        database_url: str,
+        concurrency: int = 32,
+        run_worker: bool = True,
+        stalled_after_s: float = 10.0,
+        shutdown_deadline_s: float = 10.0,
+    ) -> None:
+        connector = procrastinate.PsycopgConnector(
+            conninfo=psycopg_conninfo(database_url), min_size=1, max_size=4
+        )
+        self.app = procrastinate.App(connector=connector)
+        self._task = self.app.task(name=TASK, queue=QUEUE)(self._run_job)
+        self._handler: SessionHandler | None = None
+        self._concurrency = concurrency
+        self._run_worker = run_worker
+        self._stalled_after_s = stalled_after_s
+        self._shutdown_deadline_s = shutdown_deadline_s
+        self._worker: asyncio.Task[None] | None = None
+        self._opened = False
+
+    async def _run_job(self, session_id: str) -> None:
+        if self._handler is None:
+            raise RuntimeError("work queue not started")
+        await self._handler(session_id)
+
+    async def ensure_schema(self) -> bool:
+        """Apply Procrastinate's schema if this database does not have it yet."""
+        async with self._open():
+            rows = await self.app.connector.execute_query_all_async(
+                "SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS present"
+            )
+            if rows and rows[0]["present"]:
+                return False
+            await self.app.schema_manager.apply_schema_async()
+            return True
+
+    @contextlib.asynccontextmanager
+    async def _open(self):  # type: ignore[no-untyped-def]
+        if self._opened:
+            yield
+            return
+        await self.app.open_async()
+        try:
+            yield
+        finally:
+            await self.app.close_async()
+
+    async def start(self, handler: SessionHandler) -> None:
+        self._handler = handler
+        await self.app.open_async()
+        self._opened = True
+        if self._run_worker:
+            self._worker = asyncio.create_task(
+                self.app.run_worker_async(
+                    queues=[QUEUE],
+                    concurrency=self._concurrency,
+                    install_signal_handlers=False,
+                    delete_jobs="always",
+                    update_heartbeat_interval=2.0,
+                    stalled_worker_timeout=self._stalled_after_s,
+                    fetch_job_polling_interval=1.0,
+                    # Past the deadline running jobs are aborted; their messages stay pending
+                    # in the database and the recovery sweep queues them again.
+                    shutdown_graceful_timeout=self._shutdown_deadline_s,
+                ),
+                name="procrastinate-worker",
+            )
+
+    async def enqueue(self, session_id: str) -> None:
+        if not self._opened:
+            return  # the recovery sweep finds the stored message later
+        try:
+            await self._task.configure(lock=session_id, queueing_lock=session_id).defer_async(
+                session_id=session_id
+            )
+        except pexc.AlreadyEnqueued:
+            pass  # a waiting job of this session will drain it
+        except Exception as e:  # the message is stored; the sweep enqueues it again
+            log.warning("could not defer session job: %s", type(e).__name__)
+
+    async def release_stalled(self) -> int:
+        """Jobs of a process that died (no heartbeat) go back to `todo`."""
+        if not self._opened:
+            return 0
+        stalled = await self.app.job_manager.get_stalled_jobs(
+            queue=QUEUE, seconds_since_heartbeat=self._stalled_after_s
+        )
+        count = 0
+        for job in stalled:
+            await self.app.job_manager.retry_job(job)
+            count += 1
+        return count
+
+    async def stop(self, deadline_s: float) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._worker, timeout=deadline_s + 5)
+            self._worker = None
+        if self._opened:
+            self._opened = False
+            await self.app.close_async()
