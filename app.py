@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+import uuid
 from typing import Any
 
-from quart import Quart, Response, jsonify
+from quart import Quart, Response, jsonify, request
 
 from adapters.inbound.http.admin_api import admin_api_blueprint
 from adapters.inbound.twilio.webhook import twilio_webhook_blueprint
+from adapters.observability.logs import bind, clear, configure_logging
+from adapters.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from adapters.sandbox.twilio_double import twilio_double_blueprint
 from config.container import Container, build_container
 from config.lifecycle import DemoSetup, Lifecycle, database_session, ensure_demo, migrate
@@ -68,11 +72,37 @@ def create_app(container: Container | None = None) -> Quart:
     app.before_serving(lifecycle.start)
     app.after_serving(lifecycle.stop)
 
+    metrics = container.metrics()
+
+    @app.before_request
+    async def request_context() -> None:
+        clear()
+        bind(request_id=request.headers.get("X-Request-Id") or uuid.uuid4().hex)
+
+    @app.after_request
+    async def count_webhooks(response: Response) -> Response:
+        if request.path.startswith("/webhooks/"):
+            endpoint = "status" if request.path.endswith("/status") else "inbound"
+            metrics.webhooks.labels(endpoint, str(response.status_code)).inc()
+        return response
+
     @app.get("/healthz")
     async def healthz() -> tuple[Response, int]:
-        if await lifecycle.ready():
+        if await lifecycle.alive():
             return jsonify({"status": "ok"}), 200
         return jsonify({"status": "database unreachable"}), 503
+
+    @app.get("/readyz")
+    async def readyz() -> tuple[Response, int]:
+        if await lifecycle.ready():
+            return jsonify({"status": "ready"}), 200
+        return jsonify({"status": "database or job queue unreachable"}), 503
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        store, clock = container.message_store(), container.clock()
+        body = await metrics.render(store.pending_stats, clock.now())
+        return Response(body, content_type=METRICS_CONTENT_TYPE)
 
     return app
 
@@ -91,6 +121,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # one JSON log stream
     config.graceful_timeout = settings.shutdown_deadline_s
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -184,10 +215,10 @@ def main(argv: list[str] | None = None) -> int:
 
     load_dotenv()
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    configure_logging(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        json=os.environ.get("LOG_FORMAT", "json") != "console",
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry phone numbers
     try:
         settings = Settings.from_env()
         if args.command == "serve":

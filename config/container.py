@@ -14,6 +14,7 @@ from dependency_injector import containers, providers
 from adapters.clock import SystemClock
 from adapters.executors.bridge import GraphExecutorBridge
 from adapters.inbound.http.public_url import PublicUrl, parse_networks
+from adapters.observability.metrics import GatewayMetrics, MeteredExecutor, MeteredSender
 from adapters.outbound.router import ChannelRouterSender
 from adapters.outbound.twilio.http_client import HttpxTwilioHttpClient
 from adapters.outbound.twilio.sender import TwilioMessageSender
@@ -130,8 +131,13 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
+    metrics = providers.Singleton(GatewayMetrics)
     executor = providers.Singleton(
-        GraphExecutorBridge, http=http, default_timeout_s=config.executor_timeout_s
+        MeteredExecutor,
+        inner=providers.Singleton(
+            GraphExecutorBridge, http=http, default_timeout_s=config.executor_timeout_s
+        ),
+        metrics=metrics,
     )
     channel_directory = providers.Singleton(
         ChannelDirectoryService, agents=agent_store, vault=vault
@@ -146,8 +152,10 @@ class Container(containers.DeclarativeContainer):
         max_attempts=config.send_max_attempts,
         base_delay_s=config.send_base_delay_s,
         status_callback_base=config.public_base_url,
+        sleep=providers.Callable(lambda m: m.counting_sleep(), metrics),
     )
     sender = providers.Singleton(ChannelRouterSender, routes=providers.Dict(twilio=twilio_sender))
+    metered_sender = providers.Singleton(MeteredSender, inner=sender, metrics=metrics)
     sandbox_store = providers.Singleton(TwilioDoubleStore)
 
     truncation = providers.Singleton(
@@ -159,10 +167,11 @@ class Container(containers.DeclarativeContainer):
         store=message_store,
         agents=agent_store,
         executor=executor,
-        sender=sender,
+        sender=metered_sender,
         truncation=truncation,
         clock=clock,
         history_window=config.history_window,
+        metrics=metrics,
     )
     recovery = providers.Singleton(Recovery, store=message_store, queue=queue)
     admin = providers.Singleton(

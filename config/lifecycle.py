@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from adapters.observability.logs import bind
 from adapters.persistence.tortoise.database import (
     apply_migrations,
     close_database,
@@ -42,7 +43,13 @@ class Lifecycle:
                 await migrate(self.container)
             await open_database(settings.database_url)
         queue = self.container.queue()
-        await queue.start(self.container.responder().answer_session)
+        responder = self.container.responder()
+
+        async def answer(session_id: str) -> None:
+            bind(session_id=session_id)
+            await responder.answer_session(session_id)
+
+        await queue.start(answer)
         self._sweeper = asyncio.create_task(self._sweep(settings.recovery_interval_s))
 
     async def _sweep(self, interval_s: float) -> None:
@@ -64,6 +71,14 @@ class Lifecycle:
             await asyncio.sleep(interval_s)
 
     async def ready(self) -> bool:
+        """Database and job queue reachable."""
+        if self.uses_database and not await ping():
+            return False
+        queue = self.container.queue()
+        return await queue.ping() if isinstance(queue, ProcrastinateWorkQueue) else True
+
+    async def alive(self) -> bool:
+        """`/healthz`: the contract's 200 when the service can reach its database."""
         return await ping() if self.uses_database else True
 
     async def stop(self) -> None:

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.session import SessionId
 from core.truncation import TruncationPolicy
-from ports.driven import AgentExecutor, AgentStore, Clock, MessageSender, MessageStore, WorkQueue
+from ports.driven import (
+    AgentExecutor,
+    AgentStore,
+    Clock,
+    MessageSender,
+    MessageStore,
+    Metrics,
+    WorkQueue,
+)
 from ports.errors import ExecutorFailed, SendFailed, SendOutcomeUnknown
 from ports.values import (
     ANSWERED,
     FAILED,
     RECEIVED,
     SENDING,
+    SENT,
     UNKNOWN,
     USER,
     AcceptResult,
@@ -26,6 +35,16 @@ from ports.values import (
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, I couldn't answer that just now. Please try again in a moment."
+
+
+class NoMetrics:
+    """Metrics that go nowhere (the default when nothing exports them)."""
+
+    def answered(self, seconds: float, outcome: str) -> None:
+        pass
+
+    def sent(self, seconds: float, outcome: str) -> None:
+        pass
 
 
 @dataclass
@@ -62,6 +81,7 @@ class Responder:
     truncation: TruncationPolicy
     clock: Clock
     history_window: int = 50
+    metrics: Metrics = field(default_factory=NoMetrics)
 
     async def answer_session(self, session_id: str) -> None:
         while (message := await self.store.next_pending(session_id)) is not None:
@@ -74,9 +94,10 @@ class Responder:
         if message.status == RECEIVED:
             await self.store.mark_processing(message.id, self.clock.now())
         reply, status = await self._ask_agent(message)
-        await self.store.complete(
-            message.id, status, self.truncation.apply(reply), self.clock.now()
-        )
+        text = self.truncation.apply(reply)
+        done = self.clock.now()
+        await self.store.complete(message.id, status, text, done)
+        self.metrics.answered((done - message.created_at).total_seconds(), status)
 
     async def _ask_agent(self, message: StoredMessage) -> tuple[str, str]:
         agent = await self.agents.get_agent(message.agent_id)
@@ -102,7 +123,8 @@ class Responder:
 
     async def _deliver(self, reply: StoredMessage) -> None:
         interrupted_at = reply.attempt_started_at if reply.status == SENDING else None
-        await self.store.mark_sending(reply.id, self.clock.now())
+        started = self.clock.now()
+        await self.store.mark_sending(reply.id, started)
         outbound = OutboundMessage(
             message_id=reply.id,
             agent_id=reply.agent_id,
@@ -115,12 +137,16 @@ class Responder:
             receipt = await self.sender.send(outbound)
         except SendFailed as e:
             log.warning("reply %s not sent: %s", reply.id, e)
+            outcome = FAILED
             await self.store.mark_send_failed(reply.id, FAILED, str(e), self.clock.now())
         except SendOutcomeUnknown as e:
             log.warning("reply %s outcome unknown: %s", reply.id, e)
+            outcome = UNKNOWN
             await self.store.mark_send_failed(reply.id, UNKNOWN, str(e), self.clock.now())
         else:
+            outcome = SENT
             await self.store.mark_sent(reply.id, receipt, self.clock.now())
+        self.metrics.sent((self.clock.now() - started).total_seconds(), outcome)
 
 
 @dataclass

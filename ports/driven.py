@@ -21,6 +21,19 @@ from ports.values import (
 )
 
 
+class Metrics(Protocol):
+    """Where the core reports what it measured (an adapter exports it, e.g. to Prometheus)."""
+
+    def answered(self, seconds: float, outcome: str) -> None:
+        """A user message got its reply (`outcome`: answered or failed) `seconds` after it
+        was received."""
+        ...
+
+    def sent(self, seconds: float, outcome: str) -> None:
+        """A reply left for the provider (`outcome`: sent, failed or unknown)."""
+        ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
@@ -91,6 +104,10 @@ class MessageStore(Protocol):
     async def session_messages(self, session_id: str) -> list[StoredMessage]: ...
 
     async def lead_for_session(self, session_id: str) -> LeadRecord | None: ...
+
+    async def pending_stats(self) -> tuple[int, datetime | None]:
+        """How many user messages wait for an answer, and when the oldest was received."""
+        ...
 
 
 class LeadStore(Protocol):

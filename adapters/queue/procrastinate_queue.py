@@ -112,6 +112,15 @@ class ProcrastinateWorkQueue:
         except Exception as e:  # the message is stored; the sweep enqueues it again
             log.warning("could not defer session job: %s", type(e).__name__)
 
+    async def ping(self) -> bool:
+        if not self._opened:
+            return False
+        try:
+            await self.app.connector.execute_query_async("SELECT 1")
+        except Exception:  # unreachable for whatever reason
+            return False
+        return True
+
     async def release_stalled(self) -> int:
         """Jobs of a process that died (no heartbeat) go back to `todo`."""
         if not self._opened:

@@ -11,6 +11,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from adapters.inbound.http.public_url import PublicUrl
+from adapters.observability.logs import bind
 from ports.driving import ChannelDirectory, MessageIntake, ResolvedChannel
 from ports.errors import NotFound, StoreUnavailable
 from ports.values import InboundMessage
@@ -102,6 +103,7 @@ def twilio_webhook_blueprint(
         if isinstance(checked, Response):
             return checked
         form = checked
+        bind(agent_id=agent_id, message_sid=form.get("MessageSid", ""))
         for field in ("From", "MessageSid"):
             if not form.get(field):
                 return _text(f"Missing required field: {field}", 400)

@@ -3,7 +3,7 @@
 They follow the Tortoise stores rule for rule (ordering, the `pending` flag, the delivery
 status ranks, the lead upsert, cursor paging), with two deliberate exceptions: a missing
 message id raises the port's NotFound (Tortoise leaks DoesNotExist), and
-sessions_with_pending_work is exact (Tortoise scans only `limit * 4` pending rows).
+sessions_with_pending_work is exact, like the Tortoise store's grouped query.
 No method awaits between reading and writing state, so each one is atomic on its event loop.
 """
 
@@ -203,6 +203,12 @@ class MemoryMessageStore(_Store):
 
     async def session_messages(self, session_id: str) -> list[StoredMessage]:
         return [m for m in self.db.messages.values() if m.session_id == session_id]
+
+    async def pending_stats(self) -> tuple[int, datetime | None]:
+        waiting = [self.db.messages[i] for i in self.db.pending]
+        waiting = [m for m in waiting if m.role == "user"]
+        oldest = min((m.created_at for m in waiting), default=None)
+        return len(waiting), oldest
 
     async def lead_for_session(self, session_id: str) -> LeadRecord | None:
         session = self.db.sessions.get(session_id)

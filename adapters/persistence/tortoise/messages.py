@@ -206,6 +206,13 @@ class TortoiseMessageStore:
         return [to_message(r) for r in rows]
 
     @unavailable_on_db_error
+    async def pending_stats(self) -> tuple[int, datetime | None]:
+        query = Message.filter(pending=True, role="user")
+        count = await query.count()
+        oldest = await query.order_by("id").first().values_list("created_at", flat=True)
+        return count, oldest  # type: ignore[return-value]
+
+    @unavailable_on_db_error
     async def lead_for_session(self, session_id: str) -> LeadRecord | None:
         session = await Session.filter(id=session_id).first()
         if session is None:
