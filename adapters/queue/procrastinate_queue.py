@@ -84,8 +84,15 @@ class ProcrastinateWorkQueue:
         await self.app.open_async()
         self._opened = True
         if self._run_worker:
-            self._worker = asyncio.create_task(
-                self.app.run_worker_async(
+            self._worker = asyncio.create_task(self._supervise(), name="procrastinate-worker")
+
+    async def _supervise(self) -> None:
+        """Keeps the worker running: if PostgreSQL goes away the worker fails; it is started
+        again until the database answers (jobs wait in the database meanwhile)."""
+        delay = 1.0
+        while True:
+            try:
+                await self.app.run_worker_async(
                     queues=[QUEUE],
                     concurrency=self._concurrency,
                     install_signal_handlers=False,
@@ -96,9 +103,14 @@ class ProcrastinateWorkQueue:
                     # Past the deadline running jobs are aborted; their messages stay pending
                     # in the database and the recovery sweep queues them again.
                     shutdown_graceful_timeout=self._shutdown_deadline_s,
-                ),
-                name="procrastinate-worker",
-            )
+                )
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("job worker stopped (%s); restarting in %.0fs", type(e).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     async def enqueue(self, session_id: str) -> None:
         if not self._opened:
