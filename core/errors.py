@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from ports.errors import NotFound
+from ports.errors import InvalidInput, NotFound
 
 
 class DomainError(Exception):
     """Base of the errors the use cases raise on purpose."""
 
 
-class ValidationFailed(DomainError):
-    """Input broke a rule; `fields` says which field and why."""
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        super().__init__("invalid fields: " + ", ".join(sorted(fields)))
-        self.fields = fields
+class ValidationFailed(DomainError, InvalidInput):
+    """Input broke a rule; `fields` says which field and why (a port InvalidInput too, so an
+    adapter calling a driving port can show the fields without importing core)."""
 
 
 class NotFoundError(DomainError, NotFound):

@@ -15,6 +15,14 @@ class NotFound(PortError):
     """The thing asked for does not exist (or is not visible to the caller)."""
 
 
+class InvalidInput(PortError):
+    """Input broke a rule of the driving port; `fields` says which field and why."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("invalid fields: " + ", ".join(sorted(fields)))
+        self.fields = fields
+
+
 class Conflict(PortError):
     """A uniqueness rule refused the write."""
 
