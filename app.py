@@ -15,14 +15,14 @@ from quart import Quart, Response, jsonify, request
 
 from adapters.inbound.http.admin_api import admin_api_blueprint
 from adapters.inbound.twilio.webhook import twilio_webhook_blueprint
+from adapters.inbound.web import ui_blueprint
 from adapters.observability.logs import bind, clear, configure_logging
 from adapters.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from adapters.sandbox.twilio_double import twilio_double_blueprint
 from config.container import Container, build_container
 from config.lifecycle import DemoSetup, Lifecycle, database_session, ensure_demo, migrate
 from config.settings import Settings, SettingsError
-from core.errors import ValidationFailed
-from ports.errors import Conflict, NotFound, StoreUnavailable
+from ports.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 
 log = logging.getLogger("app")
 
@@ -40,8 +40,8 @@ def register_error_handlers(app: Quart) -> None:
     async def not_found(e: NotFound) -> Response:
         return _json_error(404, str(e) or "not found")
 
-    @app.errorhandler(ValidationFailed)
-    async def invalid(e: ValidationFailed) -> Response:
+    @app.errorhandler(InvalidInput)
+    async def invalid(e: InvalidInput) -> Response:
         return _json_error(422, "invalid fields", fields=e.fields)
 
     @app.errorhandler(Conflict)
@@ -64,6 +64,14 @@ def create_app(container: Container | None = None) -> Quart:
         twilio_webhook_blueprint(container.intake(), container.channel_directory(), public_url)
     )
     app.register_blueprint(admin_api_blueprint(container.admin(), public_url))
+    app.register_blueprint(
+        ui_blueprint(
+            container.admin(),
+            container.intake(),
+            public_url,
+            container.settings().data_dir,
+        )
+    )
     if container.config.sandbox():
         app.register_blueprint(twilio_double_blueprint(container.sandbox_store()))
     register_error_handlers(app)

@@ -18,6 +18,7 @@ from adapters.observability.metrics import GatewayMetrics, MeteredExecutor, Mete
 from adapters.outbound.router import ChannelRouterSender
 from adapters.outbound.twilio.http_client import HttpxTwilioHttpClient
 from adapters.outbound.twilio.sender import TwilioMessageSender
+from adapters.outbound.webchat import WebChatSender
 from adapters.persistence.memory.stores import (
     MemoryAgentStore,
     MemoryDatabase,
@@ -154,7 +155,10 @@ class Container(containers.DeclarativeContainer):
         status_callback_base=config.public_base_url,
         sleep=providers.Callable(lambda m: m.counting_sleep(), metrics),
     )
-    sender = providers.Singleton(ChannelRouterSender, routes=providers.Dict(twilio=twilio_sender))
+    webchat_sender = providers.Singleton(WebChatSender)
+    sender = providers.Singleton(
+        ChannelRouterSender, routes=providers.Dict(twilio=twilio_sender, web=webchat_sender)
+    )
     metered_sender = providers.Singleton(MeteredSender, inner=sender, metrics=metrics)
     sandbox_store = providers.Singleton(TwilioDoubleStore)
 

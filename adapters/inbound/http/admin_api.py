@@ -63,6 +63,30 @@ def lead_json(lead: LeadRecord) -> dict[str, Any]:
     }
 
 
+def _cell(value: object) -> object:
+    """A CSV cell; text a spreadsheet would run as a formula gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "@", "\t", "\r", "-") and len(value) > 1:
+        return "'" + value
+    return value
+
+
+async def csv_rows(leads: AsyncIterator[LeadRecord]) -> AsyncIterator[bytes]:
+    """Leads as CSV with a header row, streamed in chunks of about 16 KiB."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(LEAD_COLUMNS)
+    async for lead in leads:
+        record = lead_json(lead)
+        writer.writerow([_cell(record[c]) for c in LEAD_COLUMNS])
+        if buffer.tell() > 16384:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
 def message_json(message: StoredMessage) -> dict[str, Any]:
     return {
         "role": message.role,
@@ -223,21 +247,7 @@ def admin_api_blueprint(admin: Administration, public_url: PublicUrl) -> Bluepri
     async def leads_csv() -> Response:
         agent_id, platform, search = lead_filters()
         leads = admin.export_leads(g.workspace_id, agent_id, platform, search)
-
-        async def rows() -> AsyncIterator[bytes]:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow(LEAD_COLUMNS)
-            async for lead in leads:
-                record = lead_json(lead)
-                writer.writerow(["" if record[c] is None else record[c] for c in LEAD_COLUMNS])
-                if buffer.tell() > 16384:
-                    yield buffer.getvalue().encode()
-                    buffer.seek(0)
-                    buffer.truncate()
-            yield buffer.getvalue().encode()
-
-        response = Response(rows(), content_type="text/csv; charset=utf-8")
+        response = Response(csv_rows(leads), content_type="text/csv; charset=utf-8")
         response.headers["Content-Disposition"] = 'attachment; filename="leads.csv"'
         return response
 

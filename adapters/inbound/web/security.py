@@ -13,7 +13,7 @@ from quart.sessions import SecureCookieSessionInterface
 
 from adapters.inbound.http.public_url import PublicUrl
 
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 

@@ -1,0 +1,31 @@
+"""What every page module shares: its dependencies and how a page is answered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quart import Response, render_template
+
+from adapters.inbound.http.public_url import PublicUrl
+from adapters.inbound.webchat.channel import WebChat
+from ports.driving import Administration
+
+
+@dataclass(frozen=True)
+class UiDeps:
+    """What the page modules use: driving ports, the web chat channel, URL building."""
+
+    admin: Administration
+    webchat: WebChat
+    public_url: PublicUrl
+
+
+async def page(template: str, status: int = 200, **context: object) -> Response:
+    response = Response(await render_template(template, **context), status=status)
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    return response
+
+
+def see_other(location: str) -> Response:
+    """303: after a form, the browser GETs the next page (a reload never re-posts)."""
+    return Response("", status=303, headers={"Location": location})

@@ -1,0 +1,75 @@
+"""Leads (a tab per platform, search, paging, CSV) and a session's transcript."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, g, request
+
+from adapters.inbound.http.admin_api import csv_rows
+
+from .common import UiDeps, page
+from .format import PLATFORM_NAMES
+
+PAGE_SIZE = 25
+
+
+def register_lead_pages(bp: Blueprint, deps: UiDeps) -> None:
+    admin = deps.admin
+
+    def filters() -> tuple[str | None, str | None, str | None]:
+        args = request.args
+        return (
+            args.get("agent_id") or None,
+            args.get("platform") or None,
+            (args.get("q") or "").strip() or None,
+        )
+
+    @bp.get("/ui/leads")
+    async def leads() -> Response:
+        agent_id, platform, search = filters()
+        cursor = request.args.get("cursor") or None
+        notice = None
+        try:
+            result = await admin.list_leads(
+                g.workspace_id, agent_id, platform, search, PAGE_SIZE, cursor
+            )
+        except ValueError:  # a cursor this list did not make
+            notice = "That page link is no longer valid; showing the first page."
+            cursor = None
+            result = await admin.list_leads(
+                g.workspace_id, agent_id, platform, search, PAGE_SIZE, None
+            )
+        agents = await admin.list_agents(g.workspace_id)
+        return await page(
+            "leads.html",
+            leads=result.items,
+            next_cursor=result.next_cursor,
+            paged=cursor is not None,
+            agents=agents,
+            agent_names={a.id: a.name for a in agents},
+            agent_id=agent_id or "",
+            platform=platform or "",
+            q=search or "",
+            notice=notice,
+        )
+
+    @bp.get("/ui/leads.csv")
+    async def leads_csv() -> Response:
+        agent_id, platform, search = filters()
+        rows = csv_rows(admin.export_leads(g.workspace_id, agent_id, platform, search))
+        response = Response(rows, content_type="text/csv; charset=utf-8")
+        name = f"leads-{platform}.csv" if platform in PLATFORM_NAMES else "leads.csv"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    @bp.get("/ui/sessions/<session_id>")
+    async def session_transcript(session_id: str) -> Response:
+        messages = await admin.session_messages(g.workspace_id, session_id)  # 404 if not ours
+        agent = await admin.get_agent(g.workspace_id, messages[0].agent_id) if messages else None
+        return await page(
+            "session.html",
+            session_id=session_id,
+            messages=messages,
+            agent=agent,
+            contact=messages[0].contact if messages else "",
+            channel=messages[0].channel if messages else "",
+        )

@@ -1,0 +1,279 @@
+"""The whole flow of the issue in Debian's Chromium, driven by Playwright, against the real
+service (`python -m app serve`) with the local Twilio double as Twilio's REST API.
+
+Without Chromium or Playwright these tests skip with the reason, except under CI=true where
+they fail: CI must run them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import twilio_signature
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ACCOUNT_SID = "AC" + secrets.token_hex(16)
+AUTH_TOKEN = "Br0wserT0ken" + secrets.token_hex(12)
+CHANNEL_NUMBER = "+14155238886"
+PHONE = "+447700900123"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests must run in CI: {reason}")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Service:
+    base: str
+    key: str
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The real service in a subprocess on a free port, with a fresh DATA_DIR."""
+    data = tmp_path_factory.mktemp("browser-data")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "DATA_DIR": str(data),
+        "DATABASE_URL": "",
+        "PUBLIC_BASE_URL": "",
+        "VAULT_KEYS": "",
+        "SECRET_KEY": "",
+        "TWILIO_API_BASE_URL": f"{base}/sandbox/twilio",
+    }
+    created = subprocess.run(
+        [sys.executable, "-m", "app", "keys", "create", "--workspace", "ui"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    key = created.stdout.strip().splitlines()[-1]
+    log = data / "service.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the service did not start:\n" + log.read_text()[-3000:])
+            time.sleep(0.1)
+        yield Service(base, key, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright Python package is not installed (pip install playwright)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, service: Service) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def send_whatsapp(service: Service, agent_id: str, body: str, name: str) -> httpx.Response:
+    """A webhook signed exactly as Twilio signs it, over the URL the service is reached at."""
+    url = f"{service.base}/webhooks/twilio/{agent_id}"
+    params = {
+        "MessageSid": "SM" + secrets.token_hex(16),
+        "AccountSid": ACCOUNT_SID,
+        "From": f"whatsapp:{PHONE}",
+        "To": f"whatsapp:{CHANNEL_NUMBER}",
+        "Body": body,
+        "ProfileName": name,
+        "WaId": PHONE.lstrip("+"),
+        "NumMedia": "0",
+    }
+    signature = twilio_signature(url, params, AUTH_TOKEN)
+    return httpx.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
+
+
+def reload_until(page: Any, selector: str, text: str, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in " ".join(page.locator(selector).all_inner_texts()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{text!r} never showed in {selector} of {page.url}")
+        time.sleep(0.25)
+        page.reload()
+
+
+def test_deploy_leads_conversations_and_try_it_in_chromium(page: Any, service: Service) -> None:
+    from playwright.sync_api import expect
+
+    # Sign in: a stranger lands on the login form; a wrong key is refused in words.
+    page.goto(f"{service.base}/ui/agents")
+    expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+    page.get_by_label("API key").fill("gw_wrong")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("That API key is not valid.")
+    shot(page, "login")
+    page.get_by_label("API key").fill(service.key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{service.base}/ui/agents")
+
+    # Create an agent (demo executor).
+    page.get_by_label("Name").fill("Support bot")
+    page.get_by_label("Executor").select_option("demo")
+    expect(page.get_by_label("URL")).to_be_hidden()  # only the chosen kind's fields show
+    page.get_by_role("button", name="Create agent").click()
+    expect(page).to_have_url(re.compile(r"/ui/agents/[0-9a-f-]+/deploy$"))
+    agent_id = page.url.rsplit("/", 2)[-2]
+
+    # Deploy > WhatsApp: a bad SID is refused inline, then a good one is saved.
+    page.get_by_label("Account SID").fill("AC123")
+    page.get_by_label("Auth Token").fill(AUTH_TOKEN)
+    page.get_by_label("Phone Number").fill(CHANNEL_NUMBER)
+    page.get_by_role("button", name="Save & Enable").click()
+    expect(page.locator("#f-account_sid-error")).to_contain_text(
+        "Account SID must be AC followed by 32 hexadecimal characters"
+    )
+    expect(page.get_by_label("Account SID")).to_have_attribute("aria-invalid", "true")
+    assert AUTH_TOKEN not in page.content()
+    shot(page, "deploy-error")
+    page.get_by_label("Account SID").fill(ACCOUNT_SID)
+    page.get_by_label("Auth Token").fill(AUTH_TOKEN)
+    page.get_by_label("Phone Number").fill(CHANNEL_NUMBER)
+    page.get_by_role("button", name="Save & Enable").click()
+    webhook = f"{service.base}/webhooks/twilio/{agent_id}"
+    expect(page.get_by_label("Webhook URL")).to_have_value(webhook)
+    expect(page.get_by_text("An Auth Token is stored")).to_be_visible()
+    expect(page.get_by_text("+1 415 523 8886").first).to_be_visible()
+    assert AUTH_TOKEN not in page.content()
+    page.get_by_role("button", name="Copy").click()
+    expect(page.locator(".copy-done")).not_to_be_empty()
+    shot(page, "deploy")
+
+    # Twilio delivers a signed WhatsApp message: a lead under the WhatsApp tab, and its
+    # conversation shows the agent's reply (sent through the local Twilio double).
+    assert send_whatsapp(service, agent_id, "Do you deliver on Sundays?", "Ada").status_code == 200
+    page.get_by_role("link", name="Leads", exact=True).first.click()
+    page.get_by_role("link", name="WhatsApp", exact=True).click()
+    expect(page).to_have_url(re.compile(r"platform=whatsapp"))
+    expect(page.get_by_role("row", name=re.compile("Ada"))).to_contain_text(PHONE)
+    shot(page, "leads-whatsapp")
+    page.get_by_role("link", name=re.compile("Conversation with Ada")).click()
+    reload_until(page, ".msg-assistant", "Hi Ada!")
+    reload_until(page, ".msg-assistant .status", "sent")
+    expect(page.locator(".msg-user")).to_contain_text("Do you deliver on Sundays?")
+    shot(page, "conversation")
+
+    # Try it: the browser chat is a channel of its own and gets its answer by polling.
+    page.goto(f"{service.base}/ui/agents/{agent_id}/try")
+    page.get_by_label("Your name").fill("Grace")
+    page.get_by_label("Message").fill("Hello from Chromium")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#chat .msg-assistant")).to_contain_text("Hi Grace!")
+    expect(page.locator("#chat .msg-assistant .status")).to_have_text("delivered")
+    page.get_by_label("Message").fill("What can you do?")
+    page.get_by_label("Message").press("Enter")
+    expect(page.locator("#chat .msg-assistant")).to_have_count(2)
+    shot(page, "try-it")
+
+    # The visitor is a lead under the Web tab (and not under WhatsApp).
+    page.get_by_role("link", name="Leads", exact=True).first.click()
+    page.get_by_role("link", name="Web", exact=True).click()
+    expect(page.get_by_role("row", name=re.compile("Grace"))).to_contain_text("Web chat")
+    expect(page.get_by_role("row", name=re.compile("Ada"))).to_have_count(0)
+    shot(page, "leads-web")
+
+    # Download CSV from the All tab: both leads, the API's columns.
+    page.get_by_role("link", name="All", exact=True).click()
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download CSV").click()
+    download = download_info.value
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text())))
+    assert {(r["platform"], r["name"]) for r in rows} == {("whatsapp", "Ada"), ("web", "Grace")}
+    assert download.suggested_filename == "leads.csv"
+
+    page.get_by_role("link", name="Agents", exact=True).click()
+    expect(page.get_by_role("row", name=re.compile("Support bot"))).to_be_visible()
+    shot(page, "agents")
+
+    # Sign out: back to the login form, and the pages are closed again.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/ui/login$"))
+    page.goto(f"{service.base}/ui/leads")
+    expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+    assert AUTH_TOKEN not in service.log.read_text()
