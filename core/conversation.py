@@ -16,7 +16,7 @@ from ports.driven import (
     Metrics,
     WorkQueue,
 )
-from ports.errors import ExecutorFailed, SendFailed, SendOutcomeUnknown
+from ports.errors import Conflict, ExecutorFailed, SendFailed, SendOutcomeUnknown
 from ports.values import (
     ANSWERED,
     FAILED,
@@ -62,8 +62,11 @@ class Intake:
             await self.queue.enqueue(result.session_id)
         return result
 
-    async def record_delivery(self, external_id: str, status: str, error: str | None) -> bool:
-        return await self.store.record_delivery(external_id, status, error, self.clock.now())
+    async def record_delivery(
+        self, agent_id: str, external_id: str, status: str, error: str | None
+    ) -> bool:
+        now = self.clock.now()
+        return await self.store.record_delivery(agent_id, external_id, status, error, now)
 
 
 @dataclass
@@ -123,6 +126,10 @@ class Responder:
 
     async def _deliver(self, reply: StoredMessage) -> None:
         interrupted_at = reply.attempt_started_at if reply.status == SENDING else None
+        known: frozenset[str] = frozenset()
+        if interrupted_at is not None:  # rare: only after a crash mid-send
+            history = await self.store.session_messages(reply.session_id)
+            known = frozenset(m.external_id for m in history if m.external_id and m.id != reply.id)
         started = self.clock.now()
         await self.store.mark_sending(reply.id, started)
         outbound = OutboundMessage(
@@ -132,6 +139,7 @@ class Responder:
             contact=reply.contact,
             body=reply.content,
             previous_attempt_at=interrupted_at,
+            known_ids=known,
         )
         try:
             receipt = await self.sender.send(outbound)
@@ -145,7 +153,15 @@ class Responder:
             await self.store.mark_send_failed(reply.id, UNKNOWN, str(e), self.clock.now())
         else:
             outcome = SENT
-            await self.store.mark_sent(reply.id, receipt, self.clock.now())
+            try:
+                await self.store.mark_sent(reply.id, receipt, self.clock.now())
+            except Conflict:
+                # A look-up after an interrupted send matched a message another reply already
+                # owns: whether this one left is unknown. Say so rather than send it twice or
+                # leave the session blocked behind it.
+                outcome = UNKNOWN
+                note = "interrupted send matched another reply's message"
+                await self.store.mark_send_failed(reply.id, UNKNOWN, note, self.clock.now())
         self.metrics.sent((self.clock.now() - started).total_seconds(), outcome)
 
 

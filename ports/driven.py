@@ -87,10 +87,10 @@ class MessageStore(Protocol):
     ) -> None: ...
 
     async def record_delivery(
-        self, external_id: str, status: str, error: str | None, at: datetime
+        self, agent_id: str, external_id: str, status: str, error: str | None, at: datetime
     ) -> bool:
-        """Move an outbound message forward to a provider-reported status (never backwards).
-        False when no outbound message has this external id."""
+        """Move an outbound message of this agent forward to a provider-reported status (never
+        backwards). False when the agent has no outbound message with this external id."""
         ...
 
     async def sessions_with_pending_work(self, limit: int) -> list[str]:

@@ -41,8 +41,11 @@ class MessageIntake(Protocol):
 
     async def accept(self, message: InboundMessage) -> AcceptResult: ...
 
-    async def record_delivery(self, external_id: str, status: str, error: str | None) -> bool:
-        """Apply a provider's delivery report to an outbound message; False if unknown."""
+    async def record_delivery(
+        self, agent_id: str, external_id: str, status: str, error: str | None
+    ) -> bool:
+        """Apply a provider's delivery report to an outbound message of this agent; False if
+        the agent has no such message (a report can never touch another agent's message)."""
         ...
 
 

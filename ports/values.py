@@ -162,7 +162,8 @@ class OutboundMessage:
     """A reply to deliver to `contact` through `channel` on behalf of `agent_id`.
 
     `previous_attempt_at` is set when an earlier attempt left with an unknown outcome (a crash
-    or timeout after the request was sent): the sender must look for it before sending again.
+    or timeout after the request was sent): the sender must look for it before sending again,
+    skipping `known_ids` (provider ids other replies of the session already own).
     """
 
     message_id: int
@@ -171,6 +172,7 @@ class OutboundMessage:
     contact: str
     body: str
     previous_attempt_at: datetime | None = None
+    known_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

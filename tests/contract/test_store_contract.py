@@ -271,18 +271,23 @@ async def test_record_delivery_only_moves_forward(stores: Stores) -> None:
         assert row is not None
         return row.status, row.error
 
-    assert await m.record_delivery("SMout", "sent", None, at(4))
+    assert await m.record_delivery(agent_id, "SMout", "sent", None, at(4))
     assert await status() == ("sent", None)
-    assert await m.record_delivery("SMout", "delivered", None, at(5))
+    assert await m.record_delivery(agent_id, "SMout", "delivered", None, at(5))
     assert await status() == ("delivered", None)
-    assert await m.record_delivery("SMout", "read", None, at(6))
-    assert await m.record_delivery("SMout", "delivered", None, at(7))  # late report
-    assert await m.record_delivery("SMout", "failed", "30008", at(8))
+    assert await m.record_delivery(agent_id, "SMout", "read", None, at(6))
+    assert await m.record_delivery(agent_id, "SMout", "delivered", None, at(7))  # late report
+    assert await m.record_delivery(agent_id, "SMout", "failed", "30008", at(8))
     assert await status() == ("read", None)
-    assert await m.record_delivery("SMout", "accepted", None, at(9))  # not ours: ignored
+    assert await m.record_delivery(agent_id, "SMout", "accepted", None, at(9))  # not ours: ignored
     assert await status() == ("read", None)
-    assert not await m.record_delivery("SMnope", "delivered", None, at(10))
-    assert not await m.record_delivery("SMin", "delivered", None, at(10))  # a user message
+    assert not await m.record_delivery(agent_id, "SMnope", "delivered", None, at(10))
+    assert not await m.record_delivery(
+        agent_id, "SMin", "delivered", None, at(10)
+    )  # a user message
+    other_agent = await new_agent(stores)
+    assert not await m.record_delivery(other_agent, "SMout", "failed", "1", at(11))
+    assert not await m.record_delivery("not-a-uuid", "SMout", "failed", "1", at(11))
     assert [s.status for s in await m.session_messages(result.session_id)] == ["answered", "read"]
 
 
@@ -293,8 +298,8 @@ async def test_record_delivery_failure_keeps_its_error(stores: Stores) -> None:
     reply = await m.complete(result.message_id, "answered", "ok", at(1))
     await m.mark_sent(reply.id, SendReceipt("SMout", "queued"), at(3))
     assert await m.next_pending(result.session_id) is None
-    assert await m.record_delivery("SMout", "undelivered", "30003", at(4))
-    assert await m.record_delivery("SMout", "sent", None, at(5))
+    assert await m.record_delivery(agent_id, "SMout", "undelivered", "30003", at(4))
+    assert await m.record_delivery(agent_id, "SMout", "sent", None, at(5))
     row = await m.reply_of(result.message_id)
     assert row is not None and (row.status, row.error) == ("undelivered", "30003")
 

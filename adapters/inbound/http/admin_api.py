@@ -141,7 +141,7 @@ def validate_whatsapp(body: dict[str, Any], token_stored: bool) -> dict[str, Any
 def parse_limit(value: str | None) -> int:
     if value is None or value == "":
         return 50
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise ApiError(422, "invalid fields", {"limit": "must be a whole number from 1 to 500"})
     return min(int(value), 500)
 

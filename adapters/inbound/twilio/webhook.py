@@ -140,7 +140,7 @@ def twilio_webhook_blueprint(
                 return _text(f"Missing required field: {field}", 400)
         try:
             await intake.record_delivery(
-                form["MessageSid"], form["MessageStatus"], form.get("ErrorCode") or None
+                agent_id, form["MessageSid"], form["MessageStatus"], form.get("ErrorCode") or None
             )
         except StoreUnavailable:
             return _text("Temporarily unavailable, retry later", 503)

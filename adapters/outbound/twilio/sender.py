@@ -120,7 +120,9 @@ class TwilioMessageSender:
             if failure is not None:
                 await self._sleep(self._delay(attempt - 1, failure.retry_after))
             if unsettled is not None:
-                found = await self._lookup(messages, capture, to, from_, message.body, unsettled)
+                found = await self._lookup(
+                    messages, capture, to, from_, message.body, unsettled, message.known_ids
+                )
                 if isinstance(found, _Failure):
                     _logger.warning("message %s %s", message.message_id, found.reason)
                     if found.kind == "final":
@@ -149,7 +151,9 @@ class TwilioMessageSender:
             if failure is not None and failure.kind == "unknown":
                 # The last POST went unanswered: one more look before giving up.
                 await self._sleep(self._delay(self._max_attempts, None))
-                found = await self._lookup(messages, capture, to, from_, message.body, unsettled)
+                found = await self._lookup(
+                    messages, capture, to, from_, message.body, unsettled, message.known_ids
+                )
                 if isinstance(found, str):
                     return SendReceipt(external_id=found, status=SENT)
                 if found is None:
@@ -215,6 +219,7 @@ class TwilioMessageSender:
         from_: str,
         body: str,
         since: datetime,
+        exclude: frozenset[str] = frozenset(),
     ) -> str | _Failure | None:
         """The sid of a message like this one created at or after `since`, None if there is
         none, or a failure when the list could not be read (`final` when retrying is futile)."""
@@ -239,6 +244,7 @@ class TwilioMessageSender:
                 and isinstance(created, datetime)
                 and created >= floor
                 and item.sid
+                and str(item.sid) not in exclude
             ):
                 return str(item.sid)
         return None

@@ -183,11 +183,11 @@ class MemoryMessageStore(_Store):
             self.db.pending.discard(message_id)
 
     async def record_delivery(
-        self, external_id: str, status: str, error: str | None, at: datetime
+        self, agent_id: str, external_id: str, status: str, error: str | None, at: datetime
     ) -> bool:
         message_id = self.db.by_external_id.get(external_id)
         row = None if message_id is None else self.db.messages[message_id]
-        if row is None or row.role != v.ASSISTANT:
+        if row is None or row.role != v.ASSISTANT or row.agent_id != agent_id:
             return False
         if status in v.ASSISTANT_STATUSES and _RANK.get(status, 0) > _RANK.get(row.status, 0):
             self.db.messages[row.id] = replace(row, status=status, error=error or row.error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from tortoise.functions import Min
@@ -50,6 +51,13 @@ RETURNING id
 # Delivery reports arrive out of order: a status only replaces one of lower rank.
 _RANK = {QUEUED: 0, SENDING: 1, UNKNOWN: 2, "sent": 3, UNDELIVERED: 4, FAILED: 4}
 _RANK.update({"delivered": 5, "read": 6})
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
 
 
 class _Duplicate(Exception):
@@ -169,12 +177,16 @@ class TortoiseMessageStore:
 
     @unavailable_on_db_error
     async def record_delivery(
-        self, external_id: str, status: str, error: str | None, at: datetime
+        self, agent_id: str, external_id: str, status: str, error: str | None, at: datetime
     ) -> bool:
+        key = _uuid_or_none(agent_id)
+        if key is None:
+            return False
+        mine = Message.filter(external_id=external_id, role=ASSISTANT, session__agent_id=key)
         if status not in ASSISTANT_STATUSES:
-            return await Message.exists(external_id=external_id, role=ASSISTANT)
+            return await mine.exists()
         async with in_transaction():
-            row = await Message.filter(external_id=external_id, role=ASSISTANT).first()
+            row = await mine.first()
             if row is None:
                 return False
             if _RANK.get(status, 0) > _RANK.get(row.status, 0):

@@ -1,0 +1,435 @@
+"""Intake, Responder and Recovery over the memory stores with recording fakes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from dependency_injector import providers
+
+from adapters.queue.inprocess import InProcessWorkQueue
+from config.container import build_container
+from core.conversation import APOLOGY
+from ports.errors import SendFailed, SendOutcomeUnknown
+from ports.values import ANSWERED, ASSISTANT, USER, HistoryEntry, SendReceipt, StoredMessage
+from tests.conftest import SettingsFactory
+from tests.unit.fakes import PHONE, FakeExecutor, FakeSender, World
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def statuses(messages: list[StoredMessage]) -> list[tuple[str, str, str]]:
+    return [(m.role, m.content, m.status) for m in messages]
+
+
+# --- Intake -----------------------------------------------------------------------------------
+
+
+async def test_accept_stores_the_message_and_queues_its_session(world: World) -> None:
+    agent = await world.new_agent()
+
+    result = await world.intake.accept(world.inbound(agent, "SM1", "hello"))
+
+    assert result.duplicate is False
+    assert result.session_id == f"twilio_{agent}_{PHONE}"
+    assert world.queue.enqueued == [result.session_id]
+    stored = await world.messages.session_messages(result.session_id)
+    assert statuses(stored) == [(USER, "hello", "received")]
+    lead = await world.messages.lead_for_session(result.session_id)
+    assert lead is not None
+    assert (lead.contact, lead.platform, lead.name, lead.message_count) == (
+        PHONE, "whatsapp", "Ana", 1,
+    )  # fmt: skip
+
+
+async def test_a_duplicate_is_acknowledged_but_neither_stored_nor_queued_again(
+    world: World,
+) -> None:
+    agent = await world.new_agent()
+    first = await world.intake.accept(world.inbound(agent, "SM1", "hello"))
+
+    again = await world.intake.accept(world.inbound(agent, "SM1", "hello"))
+
+    assert again.duplicate is True
+    assert again.message_id == first.message_id
+    assert world.queue.enqueued == [first.session_id]
+    assert len(await world.messages.session_messages(first.session_id)) == 1
+    lead = await world.messages.lead_for_session(first.session_id)
+    assert lead is not None and lead.message_count == 1
+
+
+async def test_record_delivery_moves_forward_only(world: World) -> None:
+    agent = await world.new_agent()
+    session = await world.receive(agent, "SM1")
+    await world.responder().answer_session(session)
+    sid = f"SM{1:032x}"
+
+    assert await world.intake.record_delivery(agent, sid, "delivered", None) is True
+    assert await world.intake.record_delivery(agent, sid, "read", None) is True
+    assert await world.intake.record_delivery(agent, sid, "delivered", None) is True
+    assert await world.intake.record_delivery(agent, "SMunknown", "read", None) is False
+
+    reply = (await world.messages.session_messages(session))[-1]
+    assert (reply.role, reply.status) == (ASSISTANT, "read")
+
+
+# --- Responder --------------------------------------------------------------------------------
+
+
+async def test_pending_messages_are_answered_and_sent_in_arrival_order(world: World) -> None:
+    agent = await world.new_agent()
+    for i in range(1, 4):
+        session = await world.receive(agent, f"SM{i}", f"message {i}")
+
+    await world.responder().answer_session(session)
+
+    assert [r.message for r in world.executor.requests] == ["message 1", "message 2", "message 3"]
+    assert [s.body for s in world.sender.sent] == [
+        "re: message 1",
+        "re: message 2",
+        "re: message 3",
+    ]
+    assert {(s.contact, s.channel, s.agent_id) for s in world.sender.sent} == {
+        (PHONE, "twilio", agent)
+    }
+    stored = await world.messages.session_messages(session)
+    users = [m for m in stored if m.role == USER]
+    replies = [m for m in stored if m.role == ASSISTANT]
+    assert [m.status for m in users] == [ANSWERED] * 3
+    assert [(m.content, m.status) for m in replies] == [
+        (f"re: message {i}", "sent") for i in range(1, 4)
+    ]
+    assert [m.reply_to_id for m in replies] == [m.id for m in users]
+    assert await world.messages.next_pending(session) is None
+
+
+async def test_answering_again_sends_nothing_more(world: World) -> None:
+    agent = await world.new_agent()
+    session = await world.receive(agent, "SM1")
+    responder = world.responder()
+    await responder.answer_session(session)
+
+    await responder.answer_session(session)
+
+    assert len(world.executor.requests) == 1
+    assert len(world.sender.sent) == 1
+
+
+async def test_the_agent_gets_the_request_with_the_lead(world: World) -> None:
+    agent = await world.new_agent()
+    session = await world.receive(agent, "SM1", "hello")
+
+    await world.responder().answer_session(session)
+
+    (request,) = world.executor.requests
+    assert request.as_json() == {
+        "agent_id": agent,
+        "session_id": session,
+        "message": "hello",
+        "history": [],
+        "lead": {"phone": PHONE, "name": "Ana", "platform": "whatsapp"},
+    }
+
+
+async def test_history_holds_earlier_messages_only_never_the_current_or_later(
+    world: World,
+) -> None:
+    agent = await world.new_agent()
+    session = await world.receive(agent, "SM1", "first")
+    await world.responder().answer_session(session)  # first -> "re: first", sent
+    await world.receive(agent, "SM2", "second")
+    await world.receive(agent, "SM3", "third")
+
+    await world.responder().answer_session(session)
+
+    by_message = {r.message: list(r.history) for r in world.executor.requests}
+    assert by_message["first"] == []
+    assert by_message["second"] == [
+        HistoryEntry(USER, "first"),
+        HistoryEntry(ASSISTANT, "re: first"),
+    ]
+    # "third" was stored before the reply to "second": that reply is later, so it is not there.
+    assert by_message["third"] == [
+        HistoryEntry(USER, "first"),
+        HistoryEntry(ASSISTANT, "re: first"),
+        HistoryEntry(USER, "second"),
+    ]
+
+
+async def seed_sent_turns(world: World, agent: str, turns: int) -> str:
+    """`turns` user messages, each answered and sent: 2 * turns stored messages."""
+    session = ""
+    for i in range(turns):
+        result = await world.intake.accept(world.inbound(agent, f"SMold{i}", f"u{i}"))
+        session = result.session_id
+        reply = await world.messages.complete(
+            result.message_id, ANSWERED, f"a{i}", world.clock.now()
+        )
+        await world.messages.mark_sending(reply.id, world.clock.now())
+        await world.messages.mark_sent(reply.id, SendReceipt(f"SMa{i}"), world.clock.now())
+    return session
+
+
+async def test_history_window_defaults_to_the_50_most_recent_oldest_first(world: World) -> None:
+    agent = await world.new_agent()
+    session = await seed_sent_turns(world, agent, 30)  # 60 stored messages
+    await world.receive(agent, "SMnew", "newest")
+    responder = world.responder()
+    assert responder.history_window == 50
+
+    await responder.answer_session(session)
+
+    (request,) = world.executor.requests
+    everything = [(m.role, m.content) for m in await world.messages.session_messages(session)]
+    expected = [HistoryEntry(role, content) for role, content in everything[:60][-50:]]
+    assert list(request.history) == expected
+    assert request.history[0] == HistoryEntry(USER, "u5")
+    assert request.history[-1] == HistoryEntry(ASSISTANT, "a29")
+
+
+async def test_the_container_wires_the_history_window_setting(
+    make_settings: SettingsFactory,
+) -> None:
+    default = build_container(make_settings(), persistence="memory")
+    narrow = build_container(make_settings(HISTORY_WINDOW="3"), persistence="memory")
+    assert default.responder().history_window == 50
+    assert narrow.responder().history_window == 3
+
+
+async def test_a_memory_container_answers_a_message_end_to_end(
+    make_settings: SettingsFactory,
+) -> None:
+    container = build_container(make_settings(HISTORY_WINDOW="2"), persistence="memory")
+    executor, sender = FakeExecutor(), FakeSender()
+    container.executor.override(providers.Object(executor))
+    container.sender.override(providers.Object(sender))
+    admin = container.admin()
+    workspace = await admin.authenticate(await admin.create_api_key("acme"))
+    assert workspace is not None
+    agent = await admin.create_agent(workspace, "bot", {"kind": "demo"})
+    world = World()
+    session = ""
+    for i in range(3):
+        accepted = await container.intake().accept(world.inbound(agent.id, f"SM{i}", f"m{i}"))
+        session = accepted.session_id
+        await container.responder().answer_session(session)
+
+    assert [s.body for s in sender.sent] == ["re: m0", "re: m1", "re: m2"]
+    assert list(executor.requests[2].history) == [
+        HistoryEntry(USER, "m1"),
+        HistoryEntry(ASSISTANT, "re: m1"),
+    ]
+    stored = await admin.session_messages(workspace, session)
+    assert [m.status for m in stored] == ["answered", "sent"] * 3
+
+
+async def test_a_failing_agent_marks_the_message_failed_and_sends_an_apology(
+    world: World,
+) -> None:
+    agent = await world.new_agent()
+    world.executor.fail_on = {"boom"}
+    session = await world.receive(agent, "SM1", "boom")
+    await world.receive(agent, "SM2", "fine")
+
+    await world.responder().answer_session(session)
+
+    stored = await world.messages.session_messages(session)
+    assert statuses(stored) == [
+        (USER, "boom", "failed"),
+        (USER, "fine", "answered"),
+        (ASSISTANT, APOLOGY, "sent"),
+        (ASSISTANT, "re: fine", "sent"),
+    ]
+    assert [s.body for s in world.sender.sent] == [APOLOGY, "re: fine"]
+    assert 0 < len(APOLOGY) <= 160
+
+
+async def test_a_refused_send_marks_the_reply_failed_and_goes_on(world: World) -> None:
+    agent = await world.new_agent()
+    world.sender.outcomes = [SendFailed("twilio refused the message: HTTP 400", code="21617")]
+    session = await world.receive(agent, "SM1", "one")
+    await world.receive(agent, "SM2", "two")
+
+    await world.responder().answer_session(session)
+
+    replies = [m for m in await world.messages.session_messages(session) if m.role == ASSISTANT]
+    assert [(m.content, m.status) for m in replies] == [("re: one", "failed"), ("re: two", "sent")]
+    assert replies[0].error is not None and "HTTP 400" in replies[0].error
+    assert await world.messages.next_pending(session) is None
+
+
+async def test_an_unknown_send_outcome_marks_the_reply_unknown(world: World) -> None:
+    agent = await world.new_agent()
+    world.sender.outcomes = [SendOutcomeUnknown("send outcome unknown: no answer")]
+    session = await world.receive(agent, "SM1", "one")
+
+    await world.responder().answer_session(session)
+
+    reply = (await world.messages.session_messages(session))[-1]
+    assert (reply.role, reply.status) == (ASSISTANT, "unknown")
+    assert len(world.sender.sent) == 1
+    assert await world.messages.next_pending(session) is None
+
+
+async def test_a_reply_left_sending_by_a_crash_is_resent_with_the_attempt_time(
+    world: World,
+) -> None:
+    agent = await world.new_agent()
+    accepted = await world.intake.accept(world.inbound(agent, "SM1", "hello"))
+    reply = await world.messages.complete(
+        accepted.message_id, ANSWERED, "stored reply", world.clock.now()
+    )
+    first_attempt = world.clock.now()
+    await world.messages.mark_sending(reply.id, first_attempt)  # ... and then the process died
+
+    await world.responder().answer_session(accepted.session_id)
+
+    assert world.executor.requests == []  # the agent is not asked again
+    (outbound,) = world.sender.sent
+    assert outbound.message_id == reply.id
+    assert outbound.body == "stored reply"
+    assert outbound.previous_attempt_at == first_attempt
+    final = (await world.messages.session_messages(accepted.session_id))[-1]
+    assert final.status == "sent"
+
+
+async def test_a_first_send_carries_no_previous_attempt(world: World) -> None:
+    agent = await world.new_agent()
+    session = await world.receive(agent, "SM1")
+
+    await world.responder().answer_session(session)
+
+    assert [s.previous_attempt_at for s in world.sender.sent] == [None]
+
+
+async def test_a_message_left_processing_by_a_crash_is_answered_once(world: World) -> None:
+    agent = await world.new_agent()
+    accepted = await world.intake.accept(world.inbound(agent, "SM1", "hello"))
+    await world.messages.mark_processing(accepted.message_id, world.clock.now())
+
+    await world.responder().answer_session(accepted.session_id)
+
+    assert [r.message for r in world.executor.requests] == ["hello"]
+    assert statuses(await world.messages.session_messages(accepted.session_id)) == [
+        (USER, "hello", "answered"),
+        (ASSISTANT, "re: hello", "sent"),
+    ]
+
+
+async def test_a_reply_is_truncated_before_it_is_stored_and_sent(world: World) -> None:
+    agent = await world.new_agent()
+    world.executor.reply = lambda r: "x" * 1600
+    session = await world.receive(agent, "SM1")
+
+    await world.responder().answer_session(session)
+
+    (outbound,) = world.sender.sent
+    assert outbound.body == "x" * 1497 + "..."
+    assert (await world.messages.session_messages(session))[-1].content == outbound.body
+
+
+# --- Recovery and the in-process queue --------------------------------------------------------
+
+
+async def test_recovery_queues_every_session_with_pending_work_once(world: World) -> None:
+    agent = await world.new_agent()
+    idle = await world.receive(agent, "SM0", phone="+14155550199")
+    await world.responder().answer_session(idle)
+    busy_a = await world.receive(agent, "SM1", phone="+14155550101")
+    await world.receive(agent, "SM2", phone="+14155550101")
+    busy_b = await world.receive(agent, "SM3", phone="+14155550102")
+    world.queue.enqueued.clear()
+
+    resumed = await world.recovery.resume_pending()
+
+    assert resumed == 2
+    assert world.queue.enqueued == [busy_a, busy_b]
+
+
+async def test_recovery_respects_the_batch_size(world: World) -> None:
+    agent = await world.new_agent()
+    for i in range(5):
+        await world.receive(agent, f"SM{i}", phone=f"+1415555010{i}")
+    world.queue.enqueued.clear()
+
+    assert await world.recovery.resume_pending(batch=3) == 3
+    assert len(world.queue.enqueued) == 3
+
+
+async def test_recovery_finds_a_reply_stuck_in_sending(world: World) -> None:
+    agent = await world.new_agent()
+    accepted = await world.intake.accept(world.inbound(agent, "SM1"))
+    reply = await world.messages.complete(accepted.message_id, ANSWERED, "r", world.clock.now())
+    await world.messages.mark_sending(reply.id, world.clock.now())
+    world.queue.enqueued.clear()
+
+    assert await world.recovery.resume_pending() == 1
+    assert world.queue.enqueued == [accepted.session_id]
+
+
+async def test_the_in_process_queue_runs_a_session_one_at_a_time_and_misses_nothing(
+    world: World,
+) -> None:
+    agent = await world.new_agent()
+    running, overlap = 0, 0
+    responder = world.responder()
+
+    async def handler(session_id: str) -> None:
+        nonlocal running, overlap
+        running += 1
+        overlap = max(overlap, running)
+        await asyncio.sleep(0.001)
+        await responder.answer_session(session_id)
+        running -= 1
+
+    queue = InProcessWorkQueue(concurrency=4)
+    world.intake.queue = queue
+    await queue.start(handler)
+    for i in range(20):
+        session = await world.receive(agent, f"SM{i}", f"m{i}")
+        await asyncio.sleep(0)
+    await queue.stop(deadline_s=5)
+
+    assert overlap == 1
+    assert [s.body for s in world.sender.sent] == [f"re: m{i}" for i in range(20)]
+    assert await world.messages.next_pending(session) is None
+
+
+async def test_a_message_arriving_while_its_session_is_answered_is_answered_too(
+    world: World,
+) -> None:
+    agent = await world.new_agent()
+    world.executor.gate = asyncio.Event()
+    queue = InProcessWorkQueue()
+    world.intake.queue = queue
+    await queue.start(world.responder().answer_session)
+    session = await world.receive(agent, "SM1", "first")
+    while not world.executor.requests:  # the worker is now inside the agent call
+        await asyncio.sleep(0)
+
+    await world.receive(agent, "SM2", "second")
+    world.executor.gate.set()
+    await queue.stop(deadline_s=5)
+
+    assert [r.message for r in world.executor.requests] == ["first", "second"]
+    assert [s.body for s in world.sender.sent] == ["re: first", "re: second"]
+    assert await world.messages.next_pending(session) is None
+
+
+async def test_the_in_process_queue_leaves_work_to_recovery_once_stopped(world: World) -> None:
+    calls: list[str] = []
+
+    async def handler(session_id: str) -> None:
+        calls.append(session_id)
+
+    queue = InProcessWorkQueue()
+    await queue.enqueue("before-start")
+    await queue.start(handler)
+    await queue.stop(deadline_s=1)
+    await queue.enqueue("after-stop")
+    await asyncio.sleep(0)
+
+    assert calls == []
