@@ -58,14 +58,17 @@ class Lifecycle:
         recovery = self.container.recovery()
         queue = self.container.queue()
         while True:
-            try:
-                if isinstance(queue, ProcrastinateWorkQueue):
+            if isinstance(queue, ProcrastinateWorkQueue):
+                try:
                     released = await queue.release_stalled()
                     if released:
                         log.warning("released %d job(s) of a stopped process", released)
+                except Exception as e:
+                    log.warning("releasing stalled jobs failed: %s", type(e).__name__)
+            try:
                 resumed = await recovery.resume_pending()
                 if resumed:
-                    log.info("resumed %d session(s) with pending work", resumed)
+                    log.debug("queued %d session(s) with pending work", resumed)
             except Exception as e:
                 log.warning("recovery sweep failed: %s", type(e).__name__)
             await asyncio.sleep(interval_s)

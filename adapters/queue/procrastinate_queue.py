@@ -134,7 +134,11 @@ class ProcrastinateWorkQueue:
         return True
 
     async def release_stalled(self) -> int:
-        """Jobs of a process that died (no heartbeat) go back to `todo`."""
+        """Jobs of a process that died (no heartbeat) are ended and their sessions queued again.
+
+        Not retried in place: the sweep may already have queued a waiting job for the session
+        (one per queueing lock), and the dead job would keep holding the session's lock. The
+        job carries only the session id; its pending messages are in the message table."""
         if not self._opened:
             return 0
         stalled = await self.app.job_manager.get_stalled_jobs(
@@ -142,7 +146,14 @@ class ProcrastinateWorkQueue:
         )
         count = 0
         for job in stalled:
-            await self.app.job_manager.retry_job(job)
+            try:
+                await self.app.job_manager.finish_job(
+                    job, status=procrastinate.jobs.Status.FAILED, delete_job=True
+                )
+            except Exception as e:  # e.g. taken care of by another instance meanwhile
+                log.warning("could not release stalled job %s: %s", job.id, type(e).__name__)
+                continue
+            await self.enqueue(str(job.task_kwargs["session_id"]))
             count += 1
         return count
 
