@@ -1,0 +1,121 @@
+"""The run's database (a temporary SQLite file, or a fresh PostgreSQL database dropped after)
+and the direct insert that gives a session a long history in well under a second."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+_COLUMNS = (
+    "session_id", "role", "content", "status", "pending", "external_id", "created_at",
+    "updated_at",
+)  # fmt: skip
+_INSERT_SQLITE = """
+INSERT INTO message (session_id, role, content, status, pending, external_id, created_at,
+                     updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+def is_postgres(url: str | None) -> bool:
+    return bool(url) and urlsplit(url or "").scheme in ("postgres", "postgresql")
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+
+
+@contextlib.asynccontextmanager
+async def run_database(
+    server_url: str | None, data_dir: Path, keep: bool = False
+) -> AsyncIterator[str]:
+    """The DATABASE_URL for this run: SQLite in `data_dir`, or on the PostgreSQL server of
+    `server_url` a new database `bench_<hex>` that is dropped when the block ends (unless
+    `keep`)."""
+    if not is_postgres(server_url):
+        yield f"sqlite://{data_dir / 'app.sqlite3'}"
+        return
+    import asyncpg
+
+    assert server_url is not None
+    name = "bench_" + secrets.token_hex(6)
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield _with_database(server_url, name)
+    finally:
+        if not keep:
+            await _drop(server_url, name)
+
+
+async def _drop(server_url: str, name: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(server_url)
+    try:
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except asyncpg.PostgresSyntaxError:  # before PostgreSQL 13
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        await admin.close()
+
+
+def _history_rows(session_id: str, count: int) -> list[tuple[Any, ...]]:
+    """`count` answered turns, alternately the user's and the agent's, oldest first."""
+    start = datetime.now(UTC) - timedelta(seconds=count + 60)
+    rows = []
+    for i in range(count):
+        at = start + timedelta(seconds=i)
+        if i % 2 == 0:
+            row = ("user", f"earlier question {i // 2}", "answered")
+        else:
+            row = ("assistant", f"earlier answer {i // 2}", "delivered")
+        sid = "SM" + secrets.token_hex(16)
+        rows.append((session_id, *row, False, sid, at, at))
+    return rows
+
+
+async def seed_history(database_url: str, session_id: str, count: int) -> None:
+    """Insert `count` already answered messages into an existing session, as the service
+    would have stored them (not pending, so no worker picks them up)."""
+    if count <= 0:
+        return
+    rows = _history_rows(session_id, count)
+    if not is_postgres(database_url):
+        path = database_url.removeprefix("sqlite://")
+        await asyncio.to_thread(_seed_sqlite, path, rows)
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.copy_records_to_table("message", records=rows, columns=list(_COLUMNS))
+    finally:
+        await conn.close()
+
+
+def _seed_sqlite(path: str, rows: list[tuple[Any, ...]]) -> None:
+    # Tortoise keeps SQLite datetimes as ISO text and booleans as 0/1.
+    def text(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        sid, role, content, status, pending, ext, created, updated = row
+        when = created.isoformat(sep=" ")
+        return (sid, role, content, status, int(pending), ext, when, updated.isoformat(sep=" "))
+
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        with conn:
+            conn.executemany(_INSERT_SQLITE, [text(r) for r in rows])
+    finally:
+        conn.close()
