@@ -99,8 +99,9 @@ class Responder:
         reply, status = await self._ask_agent(message)
         text = self.truncation.apply(reply)
         done = self.clock.now()
-        await self.store.complete(message.id, status, text, done)
+        stored = await self.store.complete(message.id, status, text, done)
         self.metrics.answered((done - message.created_at).total_seconds(), status)
+        await self._deliver(stored)  # the next pending message of the session: no look-up
 
     async def _ask_agent(self, message: StoredMessage) -> tuple[str, str]:
         agent = await self.agents.get_agent(message.agent_id)

@@ -69,6 +69,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     # httpx logs every URL at INFO (phone numbers in Twilio look-ups): keep it at WARNING.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("tortoise").setLevel(logging.WARNING)
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)  # a few INFO lines per job
 
 
 def bind(**values: str) -> None:

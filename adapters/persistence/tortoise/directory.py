@@ -15,8 +15,12 @@ from tortoise.queryset import QuerySet
 
 from adapters.persistence.tortoise.mappers import to_agent, to_channel, to_lead
 from adapters.persistence.tortoise.models import Agent, ApiKey, Channel, Lead, Setting, Workspace
-from adapters.persistence.tortoise.sql import unavailable_on_db_error
+from adapters.persistence.tortoise.sql import fetch, to_json, to_time, unavailable_on_db_error
 from ports.values import AgentRecord, ChannelRecord, LeadRecord, Page
+
+_CHANNEL = (
+    "SELECT settings, secrets, enabled, updated_at FROM channel WHERE agent_id = ? AND kind = ?"
+)
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -27,6 +31,11 @@ def _uuid(value: str) -> uuid.UUID | None:
 
 
 class TortoiseAgentStore:
+    def __init__(self) -> None:
+        # Agents never change once created (no update API), so each is read once per process:
+        # every webhook and every answer looks its agent up.
+        self._agents: dict[str, AgentRecord] = {}
+
     @unavailable_on_db_error
     async def create_agent(
         self, workspace_id: str, name: str, executor: dict[str, Any], at: datetime
@@ -38,9 +47,15 @@ class TortoiseAgentStore:
 
     @unavailable_on_db_error
     async def get_agent(self, agent_id: str) -> AgentRecord | None:
+        cached = self._agents.get(agent_id)
+        if cached is not None:
+            return cached
         key = _uuid(agent_id)
         row = None if key is None else await Agent.filter(id=key).first()
-        return None if row is None else to_agent(row)
+        if row is None:
+            return None
+        agent = self._agents[agent_id] = to_agent(row)
+        return agent
 
     @unavailable_on_db_error
     async def list_agents(self, workspace_id: str) -> list[AgentRecord]:
@@ -49,9 +64,21 @@ class TortoiseAgentStore:
 
     @unavailable_on_db_error
     async def get_channel(self, agent_id: str, kind: str) -> ChannelRecord | None:
-        key = _uuid(agent_id)
-        row = None if key is None else await Channel.filter(agent_id=key, kind=kind).first()
-        return None if row is None else to_channel(row)
+        # Every webhook and every send reads its channel: a hand-written statement.
+        if _uuid(agent_id) is None:
+            return None
+        rows = await fetch(_CHANNEL, [agent_id, kind])
+        if not rows:
+            return None
+        r = rows[0]
+        return ChannelRecord(
+            agent_id=agent_id,
+            kind=kind,
+            settings=dict(to_json(r["settings"])),
+            secrets=dict(to_json(r["secrets"])),
+            enabled=bool(r["enabled"]),
+            updated_at=to_time(r["updated_at"]),
+        )
 
     @unavailable_on_db_error
     async def save_channel(self, record: ChannelRecord) -> ChannelRecord:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from tortoise.functions import Min
 from tortoise.transactions import in_transaction
 
-from adapters.persistence.tortoise.mappers import to_lead, to_message
-from adapters.persistence.tortoise.models import Lead, Message, Session
-from adapters.persistence.tortoise.sql import db_time, placeholders, unavailable_on_db_error
+from adapters.persistence.tortoise.mappers import to_message
+from adapters.persistence.tortoise.models import Message, Session
+from adapters.persistence.tortoise.sql import (
+    execute,
+    fetch,
+    now_param,
+    to_time,
+    transaction,
+    unavailable_on_db_error,
+)
+from ports.errors import NotFound
 from ports.values import (
     ASSISTANT,
     ASSISTANT_STATUSES,
@@ -39,16 +48,53 @@ RETURNING id
 """
 _INSERT_SESSION = """
 INSERT INTO session (id, agent_id, lead_id, channel, contact, created_at)
-VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+SELECT ?, ?, id, ?, ?, ? FROM lead WHERE agent_id = ? AND platform = ? AND contact = ?
+ON CONFLICT (id) DO NOTHING
 """
 _INSERT_MESSAGE = """
 INSERT INTO message (session_id, role, content, status, pending, external_id, created_at,
                      updated_at)
 VALUES (?, 'user', ?, 'received', ?, ?, ?, ?) ON CONFLICT (external_id) DO NOTHING
-RETURNING id
+RETURNING id, (SELECT lead_id FROM session WHERE id = session_id) AS lead_id
 """
+_BY_EXTERNAL_ID = "SELECT id, session_id FROM message WHERE external_id = ?"
 
 # Delivery reports arrive out of order: a status only replaces one of lower rank.
+_MARK_SENDING = """
+UPDATE message SET status = ?, updated_at = ?, attempt_started_at = COALESCE(attempt_started_at, ?)
+WHERE id = ?
+"""
+
+# The hot path's statements, written by hand (see sql.fetch).
+_NEXT_PENDING = """
+SELECT m.id, m.session_id, m.role, m.content, m.status, m.created_at, m.external_id,
+       m.reply_to_id, m.attempt_started_at, m.error, s.agent_id, s.channel, s.contact
+FROM message m JOIN session s ON s.id = m.session_id
+WHERE m.session_id = ? AND m.pending = ? ORDER BY m.id LIMIT 1
+"""
+_HISTORY = """
+SELECT role, content FROM message WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?
+"""
+_SET_STATUS = "UPDATE message SET status = ?, updated_at = ? WHERE id = ?"
+_SET_FINAL = "UPDATE message SET status = ?, pending = ?, updated_at = ? WHERE id = ?"
+_SESSION_OF_MESSAGE = """
+SELECT m.session_id, s.agent_id, s.channel, s.contact
+FROM message m JOIN session s ON s.id = m.session_id WHERE m.id = ?
+"""
+_INSERT_REPLY = """
+INSERT INTO message (session_id, role, content, status, pending, reply_to_id, created_at,
+                     updated_at)
+VALUES (?, 'assistant', ?, ?, ?, ?, ?, ?) RETURNING id
+"""
+_MARK_SENT = """
+UPDATE message SET status = ?, pending = ?, updated_at = ?, external_id = ? WHERE id = ?
+"""
+_LEAD_OF_SESSION = """
+SELECT l.id, l.agent_id, l.platform, l.contact, l.name, l.first_seen_at, l.last_seen_at,
+       l.message_count
+FROM lead l JOIN session s ON s.lead_id = l.id WHERE s.id = ?
+"""
+
 _RANK = {QUEUED: 0, SENDING: 1, UNKNOWN: 2, "sent": 3, UNDELIVERED: 4, FAILED: 4}
 _RANK.update({"delivered": 5, "read": 6})
 
@@ -60,6 +106,25 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
         return None
 
 
+def _stored(r: dict[str, Any]) -> StoredMessage:
+    attempt = r["attempt_started_at"]
+    return StoredMessage(
+        id=int(r["id"]),
+        session_id=r["session_id"],
+        agent_id=str(r["agent_id"]),
+        channel=r["channel"],
+        contact=r["contact"],
+        role=r["role"],
+        content=r["content"],
+        status=r["status"],
+        created_at=to_time(r["created_at"]),
+        external_id=r["external_id"],
+        reply_to_id=r["reply_to_id"],
+        attempt_started_at=None if attempt is None else to_time(attempt),
+        error=r["error"],
+    )
+
+
 class _Duplicate(Exception):
     """Rolls the transaction back when the message was already stored."""
 
@@ -69,59 +134,36 @@ class TortoiseMessageStore:
     async def accept_inbound(
         self, message: InboundMessage, session_id: str, at: datetime
     ) -> AcceptResult:
-        try:
-            async with in_transaction() as conn:
-                when = db_time(conn, at)
-                rows = await conn.execute_query_dict(
-                    placeholders(conn, _UPSERT_LEAD),
-                    [
-                        message.agent_id,
-                        message.platform,
-                        message.contact,
-                        message.sender_name,
-                        when,
-                        when,
-                    ],
-                )
-                lead_id = rows[0]["id"]
-                await conn.execute_query(
-                    placeholders(conn, _INSERT_SESSION),
-                    [session_id, message.agent_id, lead_id, message.channel, message.contact, when],
-                )
-                rows = await conn.execute_query_dict(
-                    placeholders(conn, _INSERT_MESSAGE),
-                    [session_id, message.body, True, message.external_id, when, when],
-                )
-                if not rows:
-                    raise _Duplicate
-                return AcceptResult(session_id, int(rows[0]["id"]), False, str(lead_id))
-        except _Duplicate:
-            existing = await Message.get(external_id=message.external_id)
-            return AcceptResult(existing.session_id, existing.id, True, "")  # type: ignore[attr-defined]
+        when = now_param(at)
+        lead = [message.agent_id, message.platform, message.contact]
+        rows = await transaction(
+            [
+                (_UPSERT_LEAD, [*lead, message.sender_name, when, when]),
+                (_INSERT_SESSION, [session_id, message.agent_id, message.channel,
+                                   message.contact, when, *lead]),
+                (_INSERT_MESSAGE, [session_id, message.body, True, message.external_id,
+                                   when, when]),
+            ],
+            abort_if_empty=True,  # a MessageSid already stored: the lead is not touched either
+        )  # fmt: skip
+        if rows is None:
+            existing = await fetch(_BY_EXTERNAL_ID, [message.external_id])
+            return AcceptResult(existing[0]["session_id"], int(existing[0]["id"]), True, "")
+        return AcceptResult(session_id, int(rows[0]["id"]), False, str(rows[0]["lead_id"]))
 
     @unavailable_on_db_error
     async def next_pending(self, session_id: str) -> StoredMessage | None:
-        row = (
-            await Message.filter(session_id=session_id, pending=True)
-            .order_by("id")
-            .select_related("session")
-            .first()
-        )
-        return None if row is None else to_message(row)
+        rows = await fetch(_NEXT_PENDING, [session_id, True])
+        return _stored(rows[0]) if rows else None
 
     @unavailable_on_db_error
     async def history(self, session_id: str, before_id: int, limit: int) -> list[HistoryEntry]:
-        rows = (
-            await Message.filter(session_id=session_id, id__lt=before_id)
-            .order_by("-id")
-            .limit(limit)
-            .values_list("role", "content")
-        )
-        return [HistoryEntry(role, content) for role, content in reversed(rows)]
+        rows = await fetch(_HISTORY, [session_id, before_id, limit])
+        return [HistoryEntry(r["role"], r["content"]) for r in reversed(rows)]
 
     @unavailable_on_db_error
     async def mark_processing(self, message_id: int, at: datetime) -> None:
-        await Message.filter(id=message_id).update(status=PROCESSING, updated_at=at)
+        await execute(_SET_STATUS, [PROCESSING, now_param(at), message_id])
 
     @unavailable_on_db_error
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:
@@ -132,40 +174,45 @@ class TortoiseMessageStore:
     async def complete(
         self, user_message_id: int, user_status: str, reply: str, at: datetime
     ) -> StoredMessage:
-        async with in_transaction():
-            user = await Message.get(id=user_message_id).select_related("session")
-            user.status, user.pending, user.updated_at = user_status, False, at
-            await user.save(update_fields=["status", "pending", "updated_at"])
-            row = await Message.create(
-                session_id=user.session_id,  # type: ignore[attr-defined]
-                role=ASSISTANT,
-                content=reply,
-                status=QUEUED,
-                pending=True,
-                reply_to_id=user.id,
-                created_at=at,
-                updated_at=at,
-            )
-            row.session = user.session
-        return to_message(row)
+        found = await fetch(_SESSION_OF_MESSAGE, [user_message_id])
+        if not found:
+            raise NotFound(f"no message {user_message_id}")
+        session = found[0]
+        when = now_param(at)
+        rows = await transaction(
+            [
+                (_SET_FINAL, [user_status, False, when, user_message_id]),
+                (_INSERT_REPLY,
+                 [session["session_id"], reply, QUEUED, True, user_message_id, when, when]),
+            ]
+        )  # fmt: skip
+        assert rows is not None
+        return StoredMessage(
+            id=int(rows[0]["id"]),
+            session_id=session["session_id"],
+            agent_id=str(session["agent_id"]),
+            channel=session["channel"],
+            contact=session["contact"],
+            role=ASSISTANT,
+            content=reply,
+            status=QUEUED,
+            created_at=at,
+            reply_to_id=user_message_id,
+        )
 
     @unavailable_on_db_error
     async def mark_sending(self, message_id: int, at: datetime) -> None:
         # The first attempt's start is kept: a lookup after several crashes must reach back to it.
-        async with in_transaction():
-            await Message.filter(id=message_id, attempt_started_at__isnull=True).update(
-                attempt_started_at=at
-            )
-            await Message.filter(id=message_id).update(status=SENDING, updated_at=at)
+        when = now_param(at)
+        await execute(_MARK_SENDING, [SENDING, when, when, message_id])
 
     @unavailable_on_db_error
     async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> None:
-        async with in_transaction():
-            row = await Message.get(id=message_id)
-            status = row.status if _RANK.get(row.status, 0) > _RANK["sent"] else receipt.status
-            row.status, row.pending, row.updated_at = status, False, at
-            row.external_id = receipt.external_id
-            await row.save(update_fields=["status", "pending", "updated_at", "external_id"])
+        # No delivery report can be ahead of this: reports find a message by the external id
+        # stored here.
+        values = [receipt.status, False, now_param(at), receipt.external_id, message_id]
+        if not await execute(_MARK_SENT, values):
+            raise NotFound(f"no message {message_id}")
 
     @unavailable_on_db_error
     async def mark_send_failed(
@@ -226,8 +273,17 @@ class TortoiseMessageStore:
 
     @unavailable_on_db_error
     async def lead_for_session(self, session_id: str) -> LeadRecord | None:
-        session = await Session.filter(id=session_id).first()
-        if session is None:
+        rows = await fetch(_LEAD_OF_SESSION, [session_id])
+        if not rows:
             return None
-        lead = await Lead.get(id=session.lead_id)  # type: ignore[attr-defined]
-        return to_lead(lead)
+        r = rows[0]
+        return LeadRecord(
+            id=str(r["id"]),
+            agent_id=str(r["agent_id"]),
+            platform=r["platform"],
+            contact=r["contact"],
+            name=r["name"],
+            first_seen_at=to_time(r["first_seen_at"]),
+            last_seen_at=to_time(r["last_seen_at"]),
+            message_count=int(r["message_count"]),
+        )
