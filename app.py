@@ -18,6 +18,7 @@ from adapters.inbound.twilio.webhook import twilio_webhook_blueprint
 from adapters.inbound.web import ui_blueprint
 from adapters.observability.logs import bind, clear, configure_logging
 from adapters.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from adapters.persistence.tortoise.database import migration_lock
 from adapters.sandbox.twilio_double import twilio_double_blueprint
 from config.container import Container, build_container
 from config.lifecycle import DemoSetup, Lifecycle, database_session, ensure_demo, migrate
@@ -123,7 +124,9 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     container = build_container(settings)
     async with database_session(container):
         if settings.app_env == "dev":
-            demo = await ensure_demo(container)
+            # Under the migration lock: instances started together set up one demo, not two.
+            async with migration_lock(settings.database_url):
+                demo = await ensure_demo(container)
             print_demo(settings, demo, host, port)
     app = create_app(container)
     config = Config()

@@ -37,20 +37,11 @@ from adapters.queue.inprocess import InProcessWorkQueue
 from adapters.queue.procrastinate_queue import ProcrastinateWorkQueue
 from adapters.sandbox.twilio_double import TwilioDoubleStore
 from adapters.text.graphemes import RegexSegmenter
-from adapters.vault.aesgcm import AesGcmVault, KeyRing, load_or_create_dev_keyring
 from config.settings import Settings
+from config.vault import ConfiguredVault, make_keyring
 from core.administration import AdministrationService, ChannelDirectoryService
 from core.conversation import Intake, Recovery, Responder
 from core.truncation import TruncationPolicy
-
-
-def make_keyring(settings: Settings) -> KeyRing:
-    """`VAULT_KEYS` when given; in dev and test a keyring generated into DATA_DIR (0600)."""
-    if settings.vault_keys:
-        return KeyRing.parse(settings.vault_keys)
-    if settings.app_env == "prod":
-        raise ValueError("VAULT_KEYS is required when APP_ENV=prod")
-    return load_or_create_dev_keyring(settings.data_dir)
 
 
 def environment_config(
@@ -90,7 +81,9 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     http = providers.Singleton(_http_client)
-    vault = providers.Singleton(AesGcmVault, keyring=providers.Singleton(make_keyring, settings))
+    vault = providers.Singleton(
+        ConfiguredVault, keyring=providers.Singleton(make_keyring, settings)
+    )
     public_url = providers.Singleton(
         PublicUrl,
         base_url=config.public_base_url,

@@ -18,6 +18,7 @@ from adapters.persistence.tortoise.database import (
 )
 from adapters.queue.procrastinate_queue import ProcrastinateWorkQueue
 from config.container import Container
+from config.vault import load_database_keyring
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Lifecycle:
             if settings.migrate_on_start:
                 await migrate(self.container)
             await open_database(settings.database_url)
+            await load_database_keyring(self.container.vault())
         queue = self.container.queue()
         responder = self.container.responder()
 
@@ -109,6 +111,7 @@ async def database_session(container: Container) -> AsyncIterator[Container]:
     settings = container.settings()
     await migrate(container)
     await open_database(settings.database_url)
+    await load_database_keyring(container.vault())
     try:
         yield container
     finally:

@@ -174,3 +174,23 @@ async def test_both_processes_start_together_on_a_fresh_database(gateway: Gatewa
             assert response.status_code == 200, response.text
     sent = await _expect_replies(gateway, 2)
     assert sorted(m["to"] for m in sent) == ["whatsapp:+14155550400", "whatsapp:+14155550401"]
+
+
+async def test_without_vault_keys_processes_share_the_development_keyring(
+    gateway: Gateway,
+) -> None:
+    # dev/test with no VAULT_KEYS and a DATA_DIR of their own: the secret saved through one
+    # process must open in the other (the dev keyring is kept in the shared database).
+    a = gateway.spawn("A", VAULT_KEYS="")
+    b = gateway.spawn("B", VAULT_KEYS="")
+    wait_http(a, "/readyz")
+    wait_http(b, "/readyz")
+
+    agent: Agent = gateway.create_agent(a)
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await post_webhook(
+            client, b, agent, webhook_params(agent, "+14155550500", "hello from B")
+        )
+        assert response.status_code == 200, response.text
+    sent = await _expect_replies(gateway, 1)
+    assert [m["to"] for m in sent] == ["whatsapp:+14155550500"]

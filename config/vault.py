@@ -1,0 +1,79 @@
+"""Which keyring the vault uses, per environment.
+
+- `VAULT_KEYS` set: that keyring (required in prod).
+- dev/test on SQLite: a keyring generated into DATA_DIR (0600), next to the database file.
+- dev/test on PostgreSQL without `VAULT_KEYS`: several processes share the database but maybe
+  not a DATA_DIR, so the generated dev keyring is kept in the database itself, created once by
+  whichever process starts first. That protects nothing against someone holding the database,
+  which is why prod refuses to start without `VAULT_KEYS`; it is a development convenience.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from adapters.persistence.tortoise.database import is_sqlite
+from adapters.persistence.tortoise.sql import execute, fetch
+from adapters.vault.aesgcm import AesGcmVault, KeyRing, load_or_create_dev_keyring
+from config.settings import Settings
+from ports.errors import VaultError
+
+log = logging.getLogger(__name__)
+DEV_KEYRING_SETTING = "vault.dev_keyring"
+
+
+def make_keyring(settings: Settings) -> KeyRing | None:
+    """The keyring known at start, or None when it must be read from the database."""
+    if settings.vault_keys:
+        return KeyRing.parse(settings.vault_keys)
+    if settings.app_env == "prod":
+        raise ValueError("VAULT_KEYS is required when APP_ENV=prod")
+    if is_sqlite(settings.database_url):
+        return load_or_create_dev_keyring(settings.data_dir)
+    return None
+
+
+class ConfiguredVault:
+    """SecretVault over AesGcmVault whose keyring may be installed once the database is open."""
+
+    def __init__(self, keyring: KeyRing | None) -> None:
+        self._vault = AesGcmVault(keyring) if keyring is not None else None
+
+    @property
+    def ready(self) -> bool:
+        return self._vault is not None
+
+    def install(self, keyring: KeyRing) -> None:
+        self._vault = AesGcmVault(keyring)
+
+    def _inner(self) -> AesGcmVault:
+        if self._vault is None:
+            raise VaultError("the vault's keyring is not loaded yet")
+        return self._vault
+
+    def encrypt(self, plaintext: str, context: str) -> str:
+        return self._inner().encrypt(plaintext, context)
+
+    def decrypt(self, ciphertext: str, context: str) -> str:
+        return self._inner().decrypt(ciphertext, context)
+
+    def is_current(self, ciphertext: str) -> bool:
+        return self._inner().is_current(ciphertext)
+
+    def __repr__(self) -> str:
+        return f"ConfiguredVault({self._vault!r})"
+
+
+async def load_database_keyring(vault: ConfiguredVault) -> None:
+    """dev/test on PostgreSQL without VAULT_KEYS: the shared dev keyring (see the module doc)."""
+    if vault.ready:
+        return
+    select = "SELECT value FROM setting WHERE name = ?"
+    rows = await fetch(select, [DEV_KEYRING_SETTING])
+    if not rows:
+        candidate = KeyRing.generate("dev1").serialize()
+        insert = "INSERT INTO setting (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
+        await execute(insert, [DEV_KEYRING_SETTING, candidate])
+        rows = await fetch(select, [DEV_KEYRING_SETTING])
+    vault.install(KeyRing.parse(rows[0]["value"]))
+    log.warning("no VAULT_KEYS: using the development keyring kept in the database")
