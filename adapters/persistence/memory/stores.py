@@ -9,8 +9,6 @@ No method awaits between reading and writing state, so each one is atomic on its
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from adapters.persistence.cursor import decode_cursor, encode_cursor
 from ports import values as v
 from ports.errors import Conflict, NotFound
 from ports.values import (
@@ -269,22 +268,6 @@ class MemoryWorkspaceStore(_Store):
 
     async def set_setting(self, name: str, value: str) -> None:
         self.db.settings[name] = value
-
-
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"lead:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    """Raises ValueError for a cursor this store did not make."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError) as e:
-        raise ValueError("invalid cursor") from e
-    kind, _, number = raw.partition(":")
-    if kind != "lead" or not number.isdigit():
-        raise ValueError("invalid cursor")
-    return int(number)
 
 
 class MemoryLeadStore(_Store):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -13,6 +11,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
+from adapters.persistence.cursor import decode_cursor, encode_cursor
 from adapters.persistence.tortoise.mappers import to_agent, to_channel, to_lead
 from adapters.persistence.tortoise.models import Agent, ApiKey, Channel, Lead, Setting, Workspace
 from adapters.persistence.tortoise.sql import fetch, to_json, to_time, unavailable_on_db_error
@@ -128,22 +127,6 @@ class TortoiseWorkspaceStore:
     @unavailable_on_db_error
     async def set_setting(self, name: str, value: str) -> None:
         await Setting.update_or_create(defaults={"value": value}, name=name)
-
-
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"lead:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    """Raises ValueError for a cursor this store did not make."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError) as e:
-        raise ValueError("invalid cursor") from e
-    kind, _, number = raw.partition(":")
-    if kind != "lead" or not number.isdigit():
-        raise ValueError("invalid cursor")
-    return int(number)
 
 
 class TortoiseLeadStore:
