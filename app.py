@@ -23,7 +23,7 @@ from adapters.sandbox.twilio_double import twilio_double_blueprint
 from config.container import Container, build_container
 from config.lifecycle import DemoSetup, Lifecycle, database_session, ensure_demo, migrate
 from config.settings import Settings, SettingsError
-from ports.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
+from ports.errors import Conflict, InvalidInput, NotFound, StoreUnavailable, VaultError
 
 log = logging.getLogger("app")
 
@@ -52,6 +52,13 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(StoreUnavailable)
     async def unavailable(e: StoreUnavailable) -> Response:
         return _json_error(503, "database unavailable, retry later")
+
+    @app.errorhandler(VaultError)
+    async def sealed(e: VaultError) -> Response:
+        # A misconfiguration, not the caller's fault: a stored secret was sealed with a key
+        # this process does not have (every instance needs the same VAULT_KEYS).
+        log.error("vault: %s", e)
+        return _json_error(500, "a stored secret cannot be opened with the configured keys")
 
 
 def create_app(container: Container | None = None) -> Quart:

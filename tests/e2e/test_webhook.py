@@ -428,3 +428,22 @@ async def test_forwarding_headers_from_anyone_else_are_ignored(
 
         assert forwarded.status_code == 403
         assert direct.status_code == 200
+
+
+async def test_a_secret_sealed_with_another_key_is_a_clear_500_and_stores_nothing(
+    gateway: Gateway,
+) -> None:
+    from adapters.vault.aesgcm import KeyRing
+
+    agent = await gateway.whatsapp_agent()
+    # As if this process were started with VAULT_KEYS that lack the key the token was sealed
+    # with (instances must share the keyring).
+    gateway.container.vault().install(KeyRing.generate("other"))
+
+    response = await gateway.webhook(agent)
+
+    assert response.status_code == 500
+    body = await response.get_data(as_text=True)
+    assert "cannot be opened" in body
+    assert AUTH_TOKEN not in body
+    assert gateway.twilio.sent == []
