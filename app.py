@@ -159,7 +159,7 @@ def print_demo(settings: Settings, demo: DemoSetup, host: str, port: int) -> Non
         f"Demo agent: {demo.agent_id}",
         f"Its WhatsApp webhook URL (HTTP POST): {base}/webhooks/twilio/{demo.agent_id}",
         "Try it without Twilio, in another terminal:",
-        f'  .venv/bin/python -m app sandbox say --agent {demo.agent_id} "Hello!"',
+        f'  .venv/bin/python -m app sandbox say --url {base} --agent {demo.agent_id} "Hello!"',
         f"Replies sent through the local Twilio sandbox: {base}/sandbox/twilio/messages",
         "",
     ]
