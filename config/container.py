@@ -33,6 +33,7 @@ from adapters.persistence.tortoise.directory import (
     TortoiseWorkspaceStore,
 )
 from adapters.persistence.tortoise.messages import TortoiseMessageStore
+from adapters.persistence.tortoise.sql import WORKER
 from adapters.queue.inprocess import InProcessWorkQueue
 from adapters.queue.procrastinate_queue import ProcrastinateWorkQueue
 from adapters.sandbox.twilio_double import TwilioDoubleStore
@@ -101,6 +102,17 @@ class Container(containers.DeclarativeContainer):
         tortoise=providers.Singleton(TortoiseAgentStore),
         memory=providers.Singleton(MemoryAgentStore, memory_db),
     )
+    # The worker's own connection, so answering never queues webhooks behind its statements.
+    worker_message_store = providers.Selector(
+        config.persistence,
+        tortoise=providers.Singleton(TortoiseMessageStore, connection=WORKER),
+        memory=providers.Singleton(MemoryMessageStore, memory_db),
+    )
+    worker_agent_store = providers.Selector(
+        config.persistence,
+        tortoise=providers.Singleton(TortoiseAgentStore, connection=WORKER),
+        memory=providers.Singleton(MemoryAgentStore, memory_db),
+    )
     lead_store = providers.Selector(
         config.persistence,
         tortoise=providers.Singleton(TortoiseLeadStore),
@@ -136,12 +148,15 @@ class Container(containers.DeclarativeContainer):
     channel_directory = providers.Singleton(
         ChannelDirectoryService, agents=agent_store, vault=vault
     )
+    worker_channel_directory = providers.Singleton(
+        ChannelDirectoryService, agents=worker_agent_store, vault=vault
+    )
     twilio_http = providers.Singleton(
         HttpxTwilioHttpClient, api_base_url=config.twilio_api_base_url, client=http
     )
     twilio_sender = providers.Singleton(
         TwilioMessageSender,
-        channels=channel_directory,
+        channels=worker_channel_directory,
         http_client=twilio_http,
         max_attempts=config.send_max_attempts,
         base_delay_s=config.send_base_delay_s,
@@ -161,8 +176,8 @@ class Container(containers.DeclarativeContainer):
     intake = providers.Singleton(Intake, store=message_store, queue=queue, clock=clock)
     responder = providers.Singleton(
         Responder,
-        store=message_store,
-        agents=agent_store,
+        store=worker_message_store,
+        agents=worker_agent_store,
         executor=executor,
         sender=metered_sender,
         truncation=truncation,

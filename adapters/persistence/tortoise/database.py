@@ -62,7 +62,8 @@ def tortoise_config(database_url: str, pool_size: int = 10) -> dict[str, Any]:
             },
         }
     return {
-        "connections": {"default": connection},
+        # Same database twice: "worker" keeps the worker's statements off the webhooks' queue.
+        "connections": {"default": connection, "worker": dict(connection)},
         "apps": {"models": {"models": MODELS, "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",

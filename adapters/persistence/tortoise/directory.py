@@ -14,7 +14,13 @@ from tortoise.queryset import QuerySet
 from adapters.persistence.cursor import decode_cursor, encode_cursor
 from adapters.persistence.tortoise.mappers import to_agent, to_channel, to_lead
 from adapters.persistence.tortoise.models import Agent, ApiKey, Channel, Lead, Setting, Workspace
-from adapters.persistence.tortoise.sql import fetch, to_json, to_time, unavailable_on_db_error
+from adapters.persistence.tortoise.sql import (
+    DEFAULT,
+    fetch,
+    to_json,
+    to_time,
+    unavailable_on_db_error,
+)
 from ports.values import AgentRecord, ChannelRecord, LeadRecord, Page
 
 _CHANNEL = (
@@ -30,7 +36,8 @@ def _uuid(value: str) -> uuid.UUID | None:
 
 
 class TortoiseAgentStore:
-    def __init__(self) -> None:
+    def __init__(self, connection: str = DEFAULT) -> None:
+        self._c = connection  # for the hot channel look-up (see sql.WORKER)
         # Agents never change once created (no update API), so each is read once per process:
         # every webhook and every answer looks its agent up.
         self._agents: dict[str, AgentRecord] = {}
@@ -66,7 +73,7 @@ class TortoiseAgentStore:
         # Every webhook and every send reads its channel: a hand-written statement.
         if _uuid(agent_id) is None:
             return None
-        rows = await fetch(_CHANNEL, [agent_id, kind])
+        rows = await fetch(_CHANNEL, [agent_id, kind], self._c)
         if not rows:
             return None
         r = rows[0]

@@ -12,6 +12,7 @@ from tortoise.transactions import in_transaction
 from adapters.persistence.tortoise.mappers import to_message
 from adapters.persistence.tortoise.models import Message, Session
 from adapters.persistence.tortoise.sql import (
+    DEFAULT,
     execute,
     fetch,
     now_param,
@@ -76,6 +77,7 @@ _HISTORY = """
 SELECT role, content FROM message WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?
 """
 _SET_STATUS = "UPDATE message SET status = ?, updated_at = ? WHERE id = ?"
+_SET_FAILED = "UPDATE message SET status = ?, pending = ?, error = ?, updated_at = ? WHERE id = ?"
 _SET_FINAL = "UPDATE message SET status = ?, pending = ?, updated_at = ? WHERE id = ?"
 _SESSION_OF_MESSAGE = """
 SELECT m.session_id, s.agent_id, s.channel, s.contact
@@ -130,11 +132,17 @@ class _Duplicate(Exception):
 
 
 class TortoiseMessageStore:
+    """`connection` names the Tortoise connection for the hot statements: the worker's store
+    uses its own (see sql.WORKER)."""
+
+    def __init__(self, connection: str = DEFAULT) -> None:
+        self._c = connection
+
     @unavailable_on_db_error
     async def accept_inbound(
         self, message: InboundMessage, session_id: str, at: datetime
     ) -> AcceptResult:
-        when = now_param(at)
+        when = now_param(at, self._c)
         lead = [message.agent_id, message.platform, message.contact]
         rows = await transaction(
             [
@@ -145,25 +153,26 @@ class TortoiseMessageStore:
                                    when, when]),
             ],
             abort_if_empty=True,  # a MessageSid already stored: the lead is not touched either
+            connection=self._c,
         )  # fmt: skip
         if rows is None:
-            existing = await fetch(_BY_EXTERNAL_ID, [message.external_id])
+            existing = await fetch(_BY_EXTERNAL_ID, [message.external_id], self._c)
             return AcceptResult(existing[0]["session_id"], int(existing[0]["id"]), True, "")
         return AcceptResult(session_id, int(rows[0]["id"]), False, str(rows[0]["lead_id"]))
 
     @unavailable_on_db_error
     async def next_pending(self, session_id: str) -> StoredMessage | None:
-        rows = await fetch(_NEXT_PENDING, [session_id, True])
+        rows = await fetch(_NEXT_PENDING, [session_id, True], self._c)
         return _stored(rows[0]) if rows else None
 
     @unavailable_on_db_error
     async def history(self, session_id: str, before_id: int, limit: int) -> list[HistoryEntry]:
-        rows = await fetch(_HISTORY, [session_id, before_id, limit])
+        rows = await fetch(_HISTORY, [session_id, before_id, limit], self._c)
         return [HistoryEntry(r["role"], r["content"]) for r in reversed(rows)]
 
     @unavailable_on_db_error
     async def mark_processing(self, message_id: int, at: datetime) -> None:
-        await execute(_SET_STATUS, [PROCESSING, now_param(at), message_id])
+        await execute(_SET_STATUS, [PROCESSING, now_param(at, self._c), message_id])
 
     @unavailable_on_db_error
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:
@@ -174,17 +183,18 @@ class TortoiseMessageStore:
     async def complete(
         self, user_message_id: int, user_status: str, reply: str, at: datetime
     ) -> StoredMessage:
-        found = await fetch(_SESSION_OF_MESSAGE, [user_message_id])
+        found = await fetch(_SESSION_OF_MESSAGE, [user_message_id], self._c)
         if not found:
             raise NotFound(f"no message {user_message_id}")
         session = found[0]
-        when = now_param(at)
+        when = now_param(at, self._c)
         rows = await transaction(
             [
                 (_SET_FINAL, [user_status, False, when, user_message_id]),
                 (_INSERT_REPLY,
                  [session["session_id"], reply, QUEUED, True, user_message_id, when, when]),
-            ]
+            ],
+            connection=self._c,
         )  # fmt: skip
         assert rows is not None
         return StoredMessage(
@@ -203,24 +213,23 @@ class TortoiseMessageStore:
     @unavailable_on_db_error
     async def mark_sending(self, message_id: int, at: datetime) -> None:
         # The first attempt's start is kept: a lookup after several crashes must reach back to it.
-        when = now_param(at)
-        await execute(_MARK_SENDING, [SENDING, when, when, message_id])
+        when = now_param(at, self._c)
+        await execute(_MARK_SENDING, [SENDING, when, when, message_id], self._c)
 
     @unavailable_on_db_error
     async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> None:
         # No delivery report can be ahead of this: reports find a message by the external id
         # stored here.
-        values = [receipt.status, False, now_param(at), receipt.external_id, message_id]
-        if not await execute(_MARK_SENT, values):
+        values = [receipt.status, False, now_param(at, self._c), receipt.external_id, message_id]
+        if not await execute(_MARK_SENT, values, self._c):
             raise NotFound(f"no message {message_id}")
 
     @unavailable_on_db_error
     async def mark_send_failed(
         self, message_id: int, status: str, error: str, at: datetime
     ) -> None:
-        await Message.filter(id=message_id).update(
-            status=status, pending=False, error=error[:500], updated_at=at
-        )
+        values = [status, False, error[:500], now_param(at, self._c), message_id]
+        await execute(_SET_FAILED, values, self._c)
 
     @unavailable_on_db_error
     async def record_delivery(
@@ -232,7 +241,7 @@ class TortoiseMessageStore:
         mine = Message.filter(external_id=external_id, role=ASSISTANT, session__agent_id=key)
         if status not in ASSISTANT_STATUSES:
             return await mine.exists()
-        async with in_transaction():
+        async with in_transaction(DEFAULT):
             row = await mine.first()
             if row is None:
                 return False
@@ -273,7 +282,7 @@ class TortoiseMessageStore:
 
     @unavailable_on_db_error
     async def lead_for_session(self, session_id: str) -> LeadRecord | None:
-        rows = await fetch(_LEAD_OF_SESSION, [session_id])
+        rows = await fetch(_LEAD_OF_SESSION, [session_id], self._c)
         if not rows:
             return None
         r = rows[0]

@@ -71,18 +71,24 @@ def _converted(dialect_name: str, sql: str) -> str:
     return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
 
 
-async def fetch(sql: str, values: list[Any]) -> list[dict[str, Any]]:
+DEFAULT = "default"
+# A second connection for the worker: on SQLite every statement of a connection goes through
+# one thread under one lock, so webhooks would wait behind the worker's statements.
+WORKER = "worker"
+
+
+async def fetch(sql: str, values: list[Any], connection: str = DEFAULT) -> list[dict[str, Any]]:
     """Rows of a hand-written statement on the current connection (or transaction).
 
     The hot path (every webhook and answer) uses these instead of querysets: building SQL
     through the ORM costs more CPU than running the statement."""
-    conn = connections.get("default")
+    conn = connections.get(connection)
     return list(await conn.execute_query_dict(_converted(dialect(conn), sql), values))
 
 
-async def execute(sql: str, values: list[Any]) -> int:
+async def execute(sql: str, values: list[Any], connection: str = DEFAULT) -> int:
     """Runs a statement; returns the number of rows it changed."""
-    conn = connections.get("default")
+    conn = connections.get(connection)
     count, _ = await conn.execute_query(_converted(dialect(conn), sql), values)
     return int(count)
 
@@ -99,9 +105,9 @@ def to_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def now_param(value: datetime) -> Any:
-    """A timestamp parameter in the current connection's dialect."""
-    return db_time(connections.get("default"), value)
+def now_param(value: datetime, connection: str = DEFAULT) -> Any:
+    """A timestamp parameter in the connection's dialect."""
+    return db_time(connections.get(connection), value)
 
 
 Statement = tuple[str, list[Any]]
@@ -131,7 +137,7 @@ def _sqlite_batch(
 
 
 async def transaction(
-    statements: list[Statement], abort_if_empty: bool = False
+    statements: list[Statement], abort_if_empty: bool = False, connection: str = DEFAULT
 ) -> list[dict[str, Any]] | None:
     """Runs statements in one transaction; returns the rows of the last one, or None (and
     nothing is kept) when `abort_if_empty` and the last one returned no row.
@@ -139,7 +145,7 @@ async def transaction(
     On SQLite the whole transaction is one hand-off to aiosqlite's thread, under Tortoise's
     connection lock: a webhook holds the single connection for one round trip instead of five.
     """
-    conn = connections.get("default")
+    conn = connections.get(connection)
     if dialect(conn) == "sqlite":
         async with conn.acquire_connection() as sqlite_conn:
             try:
@@ -152,7 +158,7 @@ async def transaction(
                 raise OperationalError(e) from e
             return result
     try:
-        async with in_transaction() as tx:
+        async with in_transaction(connection) as tx:
             rows: list[dict[str, Any]] = []
             for sql, values in statements:
                 rows = list(await tx.execute_query_dict(_converted("postgres", sql), values))
