@@ -17,7 +17,6 @@ RECEIVED = "received"
 PROCESSING = "processing"
 ANSWERED = "answered"
 FAILED = "failed"
-USER_STATUSES = (RECEIVED, PROCESSING, ANSWERED, FAILED)
 
 # Status of an assistant (outbound) message; later entries never move back to earlier ones.
 QUEUED = "queued"

@@ -23,11 +23,6 @@ class InProcessWorkQueue:
         self._again: set[str] = set()
         self._stopping = False
 
-    @property
-    def depth(self) -> int:
-        """Sessions with work running or waiting."""
-        return len(self._running)
-
     async def start(self, handler: SessionHandler) -> None:
         self._handler = handler
         self._stopping = False

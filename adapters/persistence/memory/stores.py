@@ -167,10 +167,12 @@ class MemoryMessageStore(_Store):
         owner = db.by_external_id.get(receipt.external_id)
         if owner is not None and owner != message_id:
             raise Conflict("conflicting write: external id already stored")
-        status = row.status if _RANK.get(row.status, 0) > _RANK["sent"] else receipt.status
+        # As in the Tortoise store: no report can be ahead, reports find a message by this id.
         if row.external_id is not None:
             db.by_external_id.pop(row.external_id, None)
-        db.messages[message_id] = replace(row, status=status, external_id=receipt.external_id)
+        db.messages[message_id] = replace(
+            row, status=receipt.status, external_id=receipt.external_id
+        )
         db.by_external_id[receipt.external_id] = message_id
         db.pending.discard(message_id)
 

@@ -12,10 +12,11 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from adapters.persistence.cursor import decode_cursor, encode_cursor
-from adapters.persistence.tortoise.mappers import to_agent, to_channel, to_lead
+from adapters.persistence.tortoise.mappers import LEAD_COLUMNS, lead_from_row, to_agent, to_channel
 from adapters.persistence.tortoise.models import Agent, ApiKey, Channel, Lead, Setting, Workspace
 from adapters.persistence.tortoise.sql import (
     DEFAULT,
+    as_uuid,
     fetch,
     to_json,
     to_time,
@@ -26,13 +27,6 @@ from ports.values import AgentRecord, ChannelRecord, LeadRecord, Page
 _CHANNEL = (
     "SELECT settings, secrets, enabled, updated_at FROM channel WHERE agent_id = ? AND kind = ?"
 )
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return None
 
 
 class TortoiseAgentStore:
@@ -56,7 +50,7 @@ class TortoiseAgentStore:
         cached = self._agents.get(agent_id)
         if cached is not None:
             return cached
-        key = _uuid(agent_id)
+        key = as_uuid(agent_id)
         row = None if key is None else await Agent.filter(id=key).first()
         if row is None:
             return None
@@ -71,7 +65,7 @@ class TortoiseAgentStore:
     @unavailable_on_db_error
     async def get_channel(self, agent_id: str, kind: str) -> ChannelRecord | None:
         # Every webhook and every send reads its channel: a hand-written statement.
-        if _uuid(agent_id) is None:
+        if as_uuid(agent_id) is None:
             return None
         rows = await fetch(_CHANNEL, [agent_id, kind], self._c)
         if not rows:
@@ -142,7 +136,7 @@ class TortoiseLeadStore:
     ) -> QuerySet[Lead]:
         query = Lead.filter(agent__workspace_id=workspace_id)
         if agent_id is not None:
-            key = _uuid(agent_id)
+            key = as_uuid(agent_id)
             query = query.filter(agent_id=key) if key else query.filter(id=-1)
         if platform:
             query = query.filter(platform=platform)
@@ -164,10 +158,10 @@ class TortoiseLeadStore:
         query = self._query(workspace_id, agent_id, platform, search)
         if cursor:
             query = query.filter(id__lt=decode_cursor(cursor))
-        rows = await query.order_by("-id").limit(limit + 1)
-        items = tuple(to_lead(r) for r in rows[:limit])
+        rows = await query.order_by("-id").limit(limit + 1).values(*LEAD_COLUMNS)
+        items = tuple(lead_from_row(r) for r in rows[:limit])
         more = len(rows) > limit
-        return Page(items, encode_cursor(rows[limit - 1].id) if more else None)
+        return Page(items, encode_cursor(int(rows[limit - 1]["id"])) if more else None)
 
     async def iterate_leads(
         self, workspace_id: str, agent_id: str | None, platform: str | None, search: str | None

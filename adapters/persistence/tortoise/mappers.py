@@ -2,39 +2,50 @@
 
 from __future__ import annotations
 
-from adapters.persistence.tortoise.models import Agent, Channel, Lead, Message
+from collections.abc import Mapping
+from typing import Any
+
+from adapters.persistence.tortoise.models import Agent, Channel
+from adapters.persistence.tortoise.sql import to_time
 from ports.values import AgentRecord, ChannelRecord, LeadRecord, StoredMessage
 
 
-def to_message(row: Message) -> StoredMessage:
-    session = row.session
+def message_from_row(r: Mapping[str, Any]) -> StoredMessage:
+    """A message joined with its session (the columns of messages._MESSAGES)."""
+    attempt = r["attempt_started_at"]
     return StoredMessage(
-        id=row.id,
-        session_id=session.id,
-        agent_id=str(session.agent_id),  # type: ignore[attr-defined]
-        channel=session.channel,
-        contact=session.contact,
-        role=row.role,
-        content=row.content,
-        status=row.status,
-        created_at=row.created_at,
-        external_id=row.external_id,
-        reply_to_id=row.reply_to_id,
-        attempt_started_at=row.attempt_started_at,
-        error=row.error,
+        id=int(r["id"]),
+        session_id=r["session_id"],
+        agent_id=str(r["agent_id"]),
+        channel=r["channel"],
+        contact=r["contact"],
+        role=r["role"],
+        content=r["content"],
+        status=r["status"],
+        created_at=to_time(r["created_at"]),
+        external_id=r["external_id"],
+        reply_to_id=r["reply_to_id"],
+        attempt_started_at=None if attempt is None else to_time(attempt),
+        error=r["error"],
     )
 
 
-def to_lead(row: Lead) -> LeadRecord:
+LEAD_COLUMNS = (
+    "id", "agent_id", "platform", "contact", "name", "first_seen_at", "last_seen_at",
+    "message_count",
+)  # fmt: skip
+
+
+def lead_from_row(r: Mapping[str, Any]) -> LeadRecord:
     return LeadRecord(
-        id=str(row.id),
-        agent_id=str(row.agent_id),  # type: ignore[attr-defined]
-        platform=row.platform,
-        contact=row.contact,
-        name=row.name,
-        first_seen_at=row.first_seen_at,
-        last_seen_at=row.last_seen_at,
-        message_count=row.message_count,
+        id=str(r["id"]),
+        agent_id=str(r["agent_id"]),
+        platform=r["platform"],
+        contact=r["contact"],
+        name=r["name"],
+        first_seen_at=to_time(r["first_seen_at"]),
+        last_seen_at=to_time(r["last_seen_at"]),
+        message_count=int(r["message_count"]),
     )
 
 

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
-from typing import Any
 
 from tortoise.functions import Min
 from tortoise.transactions import in_transaction
 
-from adapters.persistence.tortoise.mappers import to_message
+from adapters.persistence.tortoise.mappers import lead_from_row, message_from_row
 from adapters.persistence.tortoise.models import Message, Session
 from adapters.persistence.tortoise.sql import (
     DEFAULT,
+    as_uuid,
     execute,
     fetch,
     now_param,
-    to_time,
     transaction,
     unavailable_on_db_error,
 )
@@ -67,26 +65,29 @@ WHERE id = ?
 """
 
 # The hot path's statements, written by hand (see sql.fetch).
-_NEXT_PENDING = """
+_MESSAGES = """
 SELECT m.id, m.session_id, m.role, m.content, m.status, m.created_at, m.external_id,
        m.reply_to_id, m.attempt_started_at, m.error, s.agent_id, s.channel, s.contact
 FROM message m JOIN session s ON s.id = m.session_id
-WHERE m.session_id = ? AND m.pending = ? ORDER BY m.id LIMIT 1
 """
+_NEXT_PENDING = _MESSAGES + "WHERE m.session_id = ? AND m.pending = ? ORDER BY m.id LIMIT 1"
+_REPLY_OF = _MESSAGES + "WHERE m.reply_to_id = ? ORDER BY m.id LIMIT 1"
+_SESSION_MESSAGES = _MESSAGES + "WHERE m.session_id = ? ORDER BY m.id"
 _HISTORY = """
 SELECT role, content FROM message WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?
 """
 _SET_STATUS = "UPDATE message SET status = ?, updated_at = ? WHERE id = ?"
 _SET_FAILED = "UPDATE message SET status = ?, pending = ?, error = ?, updated_at = ? WHERE id = ?"
 _SET_FINAL = "UPDATE message SET status = ?, pending = ?, updated_at = ? WHERE id = ?"
-_SESSION_OF_MESSAGE = """
-SELECT m.session_id, s.agent_id, s.channel, s.contact
-FROM message m JOIN session s ON s.id = m.session_id WHERE m.id = ?
-"""
+# The reply takes its session from the user message it answers: no read beforehand.
 _INSERT_REPLY = """
 INSERT INTO message (session_id, role, content, status, pending, reply_to_id, created_at,
                      updated_at)
-VALUES (?, 'assistant', ?, ?, ?, ?, ?, ?) RETURNING id
+SELECT session_id, 'assistant', ?, ?, ?, id, ?, ? FROM message WHERE id = ?
+RETURNING id, session_id,
+  (SELECT agent_id FROM session WHERE session.id = session_id) AS agent_id,
+  (SELECT channel FROM session WHERE session.id = session_id) AS channel,
+  (SELECT contact FROM session WHERE session.id = session_id) AS contact
 """
 _MARK_SENT = """
 UPDATE message SET status = ?, pending = ?, updated_at = ?, external_id = ? WHERE id = ?
@@ -99,36 +100,6 @@ FROM lead l JOIN session s ON s.lead_id = l.id WHERE s.id = ?
 
 _RANK = {QUEUED: 0, SENDING: 1, UNKNOWN: 2, "sent": 3, UNDELIVERED: 4, FAILED: 4}
 _RANK.update({"delivered": 5, "read": 6})
-
-
-def _uuid_or_none(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
-def _stored(r: dict[str, Any]) -> StoredMessage:
-    attempt = r["attempt_started_at"]
-    return StoredMessage(
-        id=int(r["id"]),
-        session_id=r["session_id"],
-        agent_id=str(r["agent_id"]),
-        channel=r["channel"],
-        contact=r["contact"],
-        role=r["role"],
-        content=r["content"],
-        status=r["status"],
-        created_at=to_time(r["created_at"]),
-        external_id=r["external_id"],
-        reply_to_id=r["reply_to_id"],
-        attempt_started_at=None if attempt is None else to_time(attempt),
-        error=r["error"],
-    )
-
-
-class _Duplicate(Exception):
-    """Rolls the transaction back when the message was already stored."""
 
 
 class TortoiseMessageStore:
@@ -163,7 +134,7 @@ class TortoiseMessageStore:
     @unavailable_on_db_error
     async def next_pending(self, session_id: str) -> StoredMessage | None:
         rows = await fetch(_NEXT_PENDING, [session_id, True], self._c)
-        return _stored(rows[0]) if rows else None
+        return message_from_row(rows[0]) if rows else None
 
     @unavailable_on_db_error
     async def history(self, session_id: str, before_id: int, limit: int) -> list[HistoryEntry]:
@@ -176,33 +147,31 @@ class TortoiseMessageStore:
 
     @unavailable_on_db_error
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:
-        row = await Message.filter(reply_to_id=user_message_id).select_related("session").first()
-        return None if row is None else to_message(row)
+        rows = await fetch(_REPLY_OF, [user_message_id])
+        return message_from_row(rows[0]) if rows else None
 
     @unavailable_on_db_error
     async def complete(
         self, user_message_id: int, user_status: str, reply: str, at: datetime
     ) -> StoredMessage:
-        found = await fetch(_SESSION_OF_MESSAGE, [user_message_id], self._c)
-        if not found:
-            raise NotFound(f"no message {user_message_id}")
-        session = found[0]
         when = now_param(at, self._c)
         rows = await transaction(
             [
                 (_SET_FINAL, [user_status, False, when, user_message_id]),
-                (_INSERT_REPLY,
-                 [session["session_id"], reply, QUEUED, True, user_message_id, when, when]),
+                (_INSERT_REPLY, [reply, QUEUED, True, when, when, user_message_id]),
             ],
+            abort_if_empty=True,  # no such user message: nothing is kept
             connection=self._c,
-        )  # fmt: skip
-        assert rows is not None
+        )
+        if not rows:
+            raise NotFound(f"no message {user_message_id}")
+        stored = rows[0]
         return StoredMessage(
-            id=int(rows[0]["id"]),
-            session_id=session["session_id"],
-            agent_id=str(session["agent_id"]),
-            channel=session["channel"],
-            contact=session["contact"],
+            id=int(stored["id"]),
+            session_id=stored["session_id"],
+            agent_id=str(stored["agent_id"]),
+            channel=stored["channel"],
+            contact=stored["contact"],
             role=ASSISTANT,
             content=reply,
             status=QUEUED,
@@ -235,7 +204,7 @@ class TortoiseMessageStore:
     async def record_delivery(
         self, agent_id: str, external_id: str, status: str, error: str | None, at: datetime
     ) -> bool:
-        key = _uuid_or_none(agent_id)
+        key = as_uuid(agent_id)
         if key is None:
             return False
         mine = Message.filter(external_id=external_id, role=ASSISTANT, session__agent_id=key)
@@ -270,8 +239,7 @@ class TortoiseMessageStore:
 
     @unavailable_on_db_error
     async def session_messages(self, session_id: str) -> list[StoredMessage]:
-        rows = await Message.filter(session_id=session_id).order_by("id").select_related("session")
-        return [to_message(r) for r in rows]
+        return [message_from_row(r) for r in await fetch(_SESSION_MESSAGES, [session_id])]
 
     @unavailable_on_db_error
     async def pending_stats(self) -> tuple[int, datetime | None]:
@@ -283,16 +251,4 @@ class TortoiseMessageStore:
     @unavailable_on_db_error
     async def lead_for_session(self, session_id: str) -> LeadRecord | None:
         rows = await fetch(_LEAD_OF_SESSION, [session_id], self._c)
-        if not rows:
-            return None
-        r = rows[0]
-        return LeadRecord(
-            id=str(r["id"]),
-            agent_id=str(r["agent_id"]),
-            platform=r["platform"],
-            contact=r["contact"],
-            name=r["name"],
-            first_seen_at=to_time(r["first_seen_at"]),
-            last_seen_at=to_time(r["last_seen_at"]),
-            message_count=int(r["message_count"]),
-        )
+        return lead_from_row(rows[0]) if rows else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
@@ -28,11 +29,6 @@ T = TypeVar("T")
 
 def dialect(conn: BaseDBAsyncClient) -> str:
     return str(conn.schema_generator.DIALECT)
-
-
-def placeholders(conn: BaseDBAsyncClient, sql: str) -> str:
-    """Statements are written with `?`; asyncpg wants `$1, $2, ...`."""
-    return _converted(dialect(conn), sql)
 
 
 def db_time(conn: BaseDBAsyncClient, value: datetime) -> Any:
@@ -99,6 +95,14 @@ def to_time(value: Any) -> datetime:
         return value
     parsed = datetime.fromisoformat(str(value))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def as_uuid(value: str) -> uuid.UUID | None:
+    """An id from outside as a UUID, or None when it is not one (it then matches nothing)."""
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return None
 
 
 def to_json(value: Any) -> Any:
