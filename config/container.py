@@ -16,8 +16,6 @@ from adapters.executors.bridge import GraphExecutorBridge
 from adapters.inbound.http.public_url import PublicUrl, parse_networks
 from adapters.observability.metrics import GatewayMetrics, MeteredExecutor, MeteredSender
 from adapters.outbound.router import ChannelRouterSender
-from adapters.outbound.twilio.http_client import HttpxTwilioHttpClient
-from adapters.outbound.twilio.sender import TwilioMessageSender
 from adapters.outbound.webchat import WebChatSender
 from adapters.persistence.memory.stores import (
     MemoryAgentStore,
@@ -38,6 +36,8 @@ from adapters.queue.inprocess import InProcessWorkQueue
 from adapters.queue.procrastinate_queue import ProcrastinateWorkQueue
 from adapters.sandbox.twilio_double import TwilioDoubleStore
 from adapters.text.graphemes import RegexSegmenter
+from adapters.twilio.http_client import HttpxTwilioHttpClient
+from adapters.twilio.sender import TwilioMessageSender
 from config.settings import Settings
 from config.vault import ConfiguredVault, make_keyring
 from core.administration import AdministrationService, ChannelDirectoryService

@@ -11,9 +11,9 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageList
 
-from adapters.outbound.twilio.http_client import HttpxTwilioHttpClient
-from adapters.outbound.twilio.sender import TwilioMessageSender
 from adapters.sandbox.twilio_double import TwilioDoubleStore, create_twilio_double_app
+from adapters.twilio.http_client import HttpxTwilioHttpClient
+from adapters.twilio.sender import TwilioMessageSender
 from ports.driving import ResolvedChannel
 from ports.values import OutboundMessage
 

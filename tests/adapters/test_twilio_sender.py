@@ -15,8 +15,8 @@ import httpx
 import pytest
 import respx
 
-from adapters.outbound.twilio.http_client import HttpxTwilioHttpClient
-from adapters.outbound.twilio.sender import TwilioMessageSender
+from adapters.twilio.http_client import HttpxTwilioHttpClient
+from adapters.twilio.sender import TwilioMessageSender
 from ports.driven import MessageSender
 from ports.driving import ResolvedChannel
 from ports.errors import NotFound, SendFailed, SendOutcomeUnknown

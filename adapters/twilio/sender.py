@@ -26,7 +26,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageList
 
-from adapters.outbound.twilio.http_client import HttpxTwilioHttpClient
+from adapters.twilio.http_client import HttpxTwilioHttpClient
 from ports.driving import ChannelDirectory
 from ports.errors import NotFound, SendFailed, SendOutcomeUnknown
 from ports.values import SENT, OutboundMessage, SendReceipt

@@ -1,1 +1,0 @@
-"""Twilio outbound adapter: the Messages REST API through the SDK over httpx."""
