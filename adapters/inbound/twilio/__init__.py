@@ -1,1 +1,0 @@
-"""Twilio inbound adapter: the WhatsApp webhook and status callbacks."""

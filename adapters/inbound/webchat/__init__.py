@@ -1,1 +1,0 @@
-"""The web chat channel: people talk to an agent from a browser (the UI's Try-it chat)."""

@@ -1,1 +1,0 @@
-"""Outbound adapters: deliver replies through channel providers."""
