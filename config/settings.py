@@ -2,37 +2,128 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from adapters.vault.aesgcm import KeyRing
 
 ENVIRONMENTS = ("dev", "test", "prod")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names it, never a secret's value."""
+    """A setting is missing or malformed; the message is one line that names it, never a
+    secret's value (`python -m app` prints it and exits with status 2)."""
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    """The variable's value, None when unset or empty (`NAME=` in `.env` means "unset")."""
+    return env.get(name) or None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    text = _text(env, name)
+    if text is None:
+        return default
     try:
-        return float(env.get(name, default))
-    except ValueError:
-        raise SettingsError(f"{name} must be a number") from None
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    try:
-        return int(env.get(name, default))
+        value = int(text)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, zero_allowed: bool) -> float:
+    text = _text(env, name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number") from None
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number")
+    if value < 0 or (value == 0 and not zero_allowed):
+        raise SettingsError(f"{name} must be {'at least' if zero_allowed else 'greater than'} 0")
+    return value
+
+
+def _http_url(name: str, text: str) -> str:
+    """An http(s) base URL with a host, without a trailing slash; never echoed (it may carry
+    credentials)."""
+    url = text.rstrip("/")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when the port is not 0-65535
+    except ValueError:
+        raise SettingsError(f"{name} is not a valid URL") from None
+    if not url.startswith(("http://", "https://")) or not parts.hostname:
+        raise SettingsError(f"{name} must start with http:// or https:// and name a host")
+    if parts.query or parts.fragment or any(c.isspace() or c in "?#" for c in url):
+        raise SettingsError(f"{name} must not contain spaces, a query or a fragment")
+    return url
+
+
+def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
+    url = _text(env, "DATABASE_URL") or f"sqlite://{data_dir / 'app.sqlite3'}"
+    if url.startswith("sqlite://"):
+        if url.removeprefix("sqlite://") in ("", ":memory:"):  # each connection its own DB
+            raise SettingsError("DATABASE_URL must name a SQLite file: sqlite:///path/to/file")
+        return url
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise SettingsError("DATABASE_URL must start with sqlite:// or postgres://")
+    try:
+        urlsplit(url).port  # noqa: B018 - raises ValueError when the port is not 0-65535
+    except ValueError:  # not echoed: the URL holds the password
+        raise SettingsError("DATABASE_URL is not a valid PostgreSQL URL (host or port)") from None
+    return url
+
+
+def _trusted_proxies(text: str) -> str:
+    for position, item in enumerate((part.strip() for part in text.split(",")), start=1):
+        try:
+            if item:
+                ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"TRUSTED_PROXIES entry {position} ({item[:50]!r}) is not an IP address or CIDR"
+            ) from None
+    return text
+
+
+def parse_vault_keys(text: str) -> KeyRing:
+    """`VAULT_KEYS` as a keyring; SettingsError naming VAULT_KEYS (and entry positions and key
+    ids, never key material) when malformed."""
+    try:
+        return KeyRing.parse(text)
+    except ValueError as exc:
+        message = str(exc)
+        if not message.startswith("VAULT_KEYS"):
+            message = f"VAULT_KEYS: {message}"
+        raise SettingsError(message) from None
+
+
+def log_level(env: Mapping[str, str] | None = None) -> str:
+    """`LOG_LEVEL` (default INFO), upper-cased."""
+    env = os.environ if env is None else env
+    level = (_text(env, "LOG_LEVEL") or "INFO").strip().upper()
+    if level not in logging.getLevelNamesMapping():
+        raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    return level
 
 
 @dataclass(frozen=True)
 class Settings:
     app_env: str = "dev"
     data_dir: Path = Path("./data")
-    database_url: str = ""
+    database_url: str = field(default="", repr=False)  # may hold a password
     public_base_url: str | None = None
     trusted_proxies: str = ""
     twilio_api_base_url: str = "https://api.twilio.com"
@@ -45,38 +136,40 @@ class Settings:
     shutdown_deadline_s: float = 10.0
     recovery_interval_s: float = 15.0
     migrate_on_start: bool = True
+    # The environment as read: each channel plugin reads its own variables from it.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Every setting parsed and checked; raises SettingsError naming the first bad one."""
         env = os.environ if env is None else env
-        app_env = env.get("APP_ENV", "dev")
+        app_env = env.get("APP_ENV", "dev")  # set but empty is an error, not silently dev
         if app_env not in ENVIRONMENTS:
             raise SettingsError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}")
-        data_dir = Path(env.get("DATA_DIR", "./data"))
-        database_url = env.get("DATABASE_URL") or f"sqlite://{data_dir / 'app.sqlite3'}"
-        if not database_url.startswith(("sqlite://", "postgres://", "postgresql://")):
-            raise SettingsError("DATABASE_URL must start with sqlite:// or postgres://")
-        vault_keys = env.get("VAULT_KEYS") or None
-        if app_env == "prod" and not vault_keys:
+        data_dir = Path(_text(env, "DATA_DIR") or "./data")
+        if data_dir.exists() and not data_dir.is_dir():
+            raise SettingsError("DATA_DIR must be a directory")
+        vault_keys = _text(env, "VAULT_KEYS")
+        if vault_keys is not None:
+            parse_vault_keys(vault_keys)
+        elif app_env == "prod":
             raise SettingsError("VAULT_KEYS is required when APP_ENV=prod")
-        public = (env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None
-        if public and not public.startswith(("http://", "https://")):
-            raise SettingsError("PUBLIC_BASE_URL must start with http:// or https://")
+        public = _text(env, "PUBLIC_BASE_URL")
+        twilio = _text(env, "TWILIO_API_BASE_URL") or "https://api.twilio.com"
         return cls(
+            environ=dict(env),
             app_env=app_env,
             data_dir=data_dir,
-            database_url=database_url,
-            public_base_url=public,
-            trusted_proxies=env.get("TRUSTED_PROXIES", ""),
-            twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com").rstrip(
-                "/"
-            ),
+            database_url=_database_url(env, data_dir),
+            public_base_url=_http_url("PUBLIC_BASE_URL", public) if public else None,
+            trusted_proxies=_trusted_proxies(env.get("TRUSTED_PROXIES", "")),
+            twilio_api_base_url=_http_url("TWILIO_API_BASE_URL", twilio),
             vault_keys=vault_keys,
-            history_window=_int(env, "HISTORY_WINDOW", 50),
-            worker_concurrency=_int(env, "WORKER_CONCURRENCY", 32),
-            executor_timeout_s=_float(env, "EXECUTOR_TIMEOUT_S", 30.0),
-            send_max_attempts=_int(env, "SEND_MAX_ATTEMPTS", 5),
-            send_base_delay_s=_float(env, "SEND_BASE_DELAY_S", 0.5),
-            shutdown_deadline_s=_float(env, "SHUTDOWN_DEADLINE_S", 10.0),
-            recovery_interval_s=_float(env, "RECOVERY_INTERVAL_S", 15.0),
+            history_window=_int(env, "HISTORY_WINDOW", 50, minimum=0),
+            worker_concurrency=_int(env, "WORKER_CONCURRENCY", 32, minimum=1),
+            executor_timeout_s=_float(env, "EXECUTOR_TIMEOUT_S", 30.0, zero_allowed=False),
+            send_max_attempts=_int(env, "SEND_MAX_ATTEMPTS", 5, minimum=1),
+            send_base_delay_s=_float(env, "SEND_BASE_DELAY_S", 0.5, zero_allowed=True),
+            shutdown_deadline_s=_float(env, "SHUTDOWN_DEADLINE_S", 10.0, zero_allowed=True),
+            recovery_interval_s=_float(env, "RECOVERY_INTERVAL_S", 15.0, zero_allowed=False),
         )

@@ -15,7 +15,7 @@ import logging
 from adapters.persistence.tortoise.database import is_sqlite
 from adapters.persistence.tortoise.sql import execute, fetch
 from adapters.vault.aesgcm import AesGcmVault, KeyRing, load_or_create_dev_keyring
-from config.settings import Settings
+from config.settings import Settings, SettingsError, parse_vault_keys
 from ports.errors import VaultError
 
 log = logging.getLogger(__name__)
@@ -23,13 +23,18 @@ DEV_KEYRING_SETTING = "vault.dev_keyring"
 
 
 def make_keyring(settings: Settings) -> KeyRing | None:
-    """The keyring known at start, or None when it must be read from the database."""
+    """The keyring known at start, or None when it must be read from the database.
+
+    Raises SettingsError (naming VAULT_KEYS or the dev keyring's file, never key material)."""
     if settings.vault_keys:
-        return KeyRing.parse(settings.vault_keys)
+        return parse_vault_keys(settings.vault_keys)
     if settings.app_env == "prod":
-        raise ValueError("VAULT_KEYS is required when APP_ENV=prod")
+        raise SettingsError("VAULT_KEYS is required when APP_ENV=prod")
     if is_sqlite(settings.database_url):
-        return load_or_create_dev_keyring(settings.data_dir)
+        try:
+            return load_or_create_dev_keyring(settings.data_dir)
+        except ValueError as exc:  # the file is damaged; its message names the path only
+            raise SettingsError(f"DATA_DIR's development keyring: {exc}") from None
     return None
 
 

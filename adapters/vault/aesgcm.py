@@ -1,9 +1,10 @@
 """SecretVault adapter: envelope encryption with AES-256-GCM and a rotating keyring.
 
-Keyring (`VAULT_KEYS`): ``kid1:KEY1,kid2:KEY2``; every KEY is the unpadded (or padded)
-base64url form of 32 random bytes, key ids match ``[A-Za-z0-9_-]{1,32}``, and the LAST entry
-is the newest key, the one new secrets are sealed with. Older keys stay only to open secrets
-sealed before a rotation (``vault rotate`` rewraps those with the newest key).
+Keyring (`VAULT_KEYS`): ``kid1:KEY1,kid2:KEY2``; every KEY is 32 random bytes in standard
+base64 (``openssl rand -base64 32``) or base64url, padded or not; key ids match
+``[A-Za-z0-9_-]{1,32}``, and the LAST entry is the newest key, the one new secrets are sealed
+with. Older keys stay only to open secrets sealed before a rotation (``vault rotate`` rewraps
+those with the newest key).
 
 Each secret gets its own fresh 256-bit data key (DEK). The DEK encrypts the UTF-8 plaintext;
 the newest keyring key (the key-encryption key, KEK) encrypts the DEK. The ciphertext is one
@@ -43,6 +44,8 @@ DEV_KEYRING_FILE = "vault.keys"
 
 _KID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_KEY_STANDARD_RE = re.compile(r"[A-Za-z0-9+/]*")
+_KEY_URLSAFE_RE = re.compile(r"[A-Za-z0-9_-]*")
 _WRAP_BLOB_BYTES = NONCE_BYTES + KEY_BYTES + TAG_BYTES
 
 
@@ -59,6 +62,25 @@ def _b64url_decode(text: str) -> bytes:
         return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (binascii.Error, ValueError):
         raise ValueError("not base64url") from None
+
+
+def _decode_key(text: str) -> bytes:
+    """A keyring key in standard base64 or base64url (one alphabet, not both), padding
+    optional but correct when present; raises ValueError without echoing the input."""
+    body = text.rstrip("=")
+    padding = len(text) - len(body)
+    if padding > 2 or (padding and len(text) % 4) or len(body) % 4 == 1:
+        raise ValueError("not base64")
+    if _KEY_URLSAFE_RE.fullmatch(body):
+        decode = base64.urlsafe_b64decode
+    elif _KEY_STANDARD_RE.fullmatch(body):
+        decode = base64.standard_b64decode
+    else:
+        raise ValueError("not base64")
+    try:
+        return decode(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64") from None
 
 
 def _check_kid(kid: str) -> None:
@@ -86,12 +108,12 @@ class KeyRing:
 
     @classmethod
     def parse(cls, text: str) -> KeyRing:
-        """Parse ``kid1:BASE64URLKEY,kid2:BASE64URLKEY`` (newest last).
+        """Parse ``kid1:BASE64KEY,kid2:BASE64KEY`` (newest last; standard base64 or base64url).
 
         Raises ValueError; messages name entry positions and key ids, never key material."""
         entries = [part.strip() for part in text.split(",")] if text else []
         if not any(entries):
-            raise ValueError("VAULT_KEYS is empty; expected 'kid:base64url-key[,kid:key...]'")
+            raise ValueError("VAULT_KEYS is empty; expected 'kid:base64-key[,kid:key...]'")
         keys: list[tuple[str, bytes]] = []
         for position, entry in enumerate(entries, start=1):
             if not entry:
@@ -100,14 +122,15 @@ class KeyRing:
             kid = kid.strip()
             if not sep or not _KID_RE.fullmatch(kid):
                 raise ValueError(
-                    f"VAULT_KEYS entry {position}: expected 'kid:base64url-key' with a key id "
+                    f"VAULT_KEYS entry {position}: expected 'kid:base64-key' with a key id "
                     "of 1-32 characters A-Z, a-z, 0-9, '_' or '-'"
                 )
             try:
-                key = _b64url_decode(encoded.strip())
+                key = _decode_key(encoded.strip())
             except ValueError:
                 raise ValueError(
-                    f"VAULT_KEYS key {kid!r} (entry {position}) is not valid base64url"
+                    f"VAULT_KEYS key {kid!r} (entry {position}) is not valid base64 "
+                    "(standard or URL-safe alphabet)"
                 ) from None
             if len(key) != KEY_BYTES:
                 raise ValueError(
@@ -162,13 +185,14 @@ def load_or_create_dev_keyring(data_dir: Path) -> KeyRing:
 
     The file is written to a private temporary file (O_CREAT|O_EXCL, mode 0o600) and then
     hard-linked into place, so it is never readable by others, never seen half-written and
-    never overwrites a keyring another process created at the same moment."""
+    never overwrites a keyring another process created at the same moment. A ``data_dir``
+    this creates is made 0o700."""
     path = Path(data_dir) / DEV_KEYRING_FILE
     try:
         return _read_keyring(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_private_dir(path.parent)
     ring = KeyRing.generate("dev1")
     tmp = path.with_name(f".{DEV_KEYRING_FILE}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -184,6 +208,19 @@ def load_or_create_dev_keyring(data_dir: Path) -> KeyRing:
     finally:
         tmp.unlink(missing_ok=True)
     return ring
+
+
+def _make_private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) if absent; the directory made for it gets 0o700
+    whatever the umask. An existing directory is left as it is (it may be shared, like ".")."""
+    if path.is_dir():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:  # created meanwhile by another process, which made it private
+        return
+    os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
 
 
 def _read_keyring(path: Path) -> KeyRing:

@@ -223,6 +223,44 @@ def test_parse_the_last_entry_is_newest() -> None:
 
 SECRET_32 = bytes(range(100, 132))
 SECRET_TEXT = _b64(SECRET_32)
+# 32 bytes whose standard base64 has both "+" and "/" (what `openssl rand -base64 32` prints)
+STANDARD_32 = bytes(range(0xE0, 0x100))
+STANDARD_TEXT = base64.b64encode(STANDARD_32).decode()
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        STANDARD_TEXT,  # standard, padded: openssl rand -base64 32
+        STANDARD_TEXT.rstrip("="),  # standard, unpadded
+        base64.urlsafe_b64encode(STANDARD_32).decode(),  # URL-safe, padded
+        _b64(STANDARD_32),  # URL-safe, unpadded (what serialize() writes)
+    ],
+)
+def test_parse_accepts_standard_and_url_safe_base64(encoded: str) -> None:
+    assert "+" in STANDARD_TEXT and "/" in STANDARD_TEXT
+    ring = KeyRing.parse(f"k1:{encoded}")
+    assert ring.key("k1") == STANDARD_32
+    assert KeyRing.parse(ring.serialize()).key("k1") == STANDARD_32
+
+
+def test_a_standard_and_a_url_safe_key_in_one_ring() -> None:
+    old = base64.b64encode(STANDARD_32).decode()
+    new = _b64(SECRET_32)
+    ring = KeyRing.parse(f"old:{old}, new:{new}")
+    assert ring.ids == ("old", "new")
+    assert (ring.key("old"), ring.key("new")) == (STANDARD_32, SECRET_32)
+
+
+def test_a_standard_key_opens_what_its_url_safe_form_sealed() -> None:
+    sealed = AesGcmVault(KeyRing.parse(f"k1:{_b64(STANDARD_32)}")).encrypt("token-value", CTX)
+    assert AesGcmVault(KeyRing.parse(f"k1:{STANDARD_TEXT}")).decrypt(sealed, CTX) == "token-value"
+
+
+def test_parse_accepts_random_openssl_style_keys() -> None:
+    for _ in range(50):  # most of them hold "+" or "/"
+        key = os.urandom(32)
+        assert KeyRing.parse("k1:" + base64.b64encode(key).decode() + "\n").key("k1") == key
 
 
 @pytest.mark.parametrize(
@@ -236,9 +274,18 @@ SECRET_TEXT = _b64(SECRET_32)
         (f":{SECRET_TEXT}", "entry 1"),
         (f"bad kid:{SECRET_TEXT}", "entry 1"),
         (f"{'k' * 33}:{SECRET_TEXT}", "entry 1"),
-        (f"k1:{SECRET_TEXT[:-1]}*", "base64url"),
-        (f"k1:{SECRET_TEXT[:10]}+/{SECRET_TEXT[12:]}", "base64url"),
-        (f"k1:{SECRET_TEXT}===", "base64url"),
+        (f"k1:{SECRET_TEXT[:-1]}*", "not valid base64"),
+        (f"k1:{SECRET_TEXT[:10]}+_{SECRET_TEXT[12:]}", "not valid base64"),  # two alphabets
+        (f"k1:{SECRET_TEXT}===", "not valid base64"),
+        (f"k1:{SECRET_TEXT}==", "not valid base64"),  # 43 characters take one "=", not two
+        (f"k1:{SECRET_TEXT[:20]}={SECRET_TEXT[20:]}", "not valid base64"),
+        (f"k1:{SECRET_TEXT[:20]} {SECRET_TEXT[20:]}", "not valid base64"),
+        (f"k1:{SECRET_TEXT[:-1]}é", "not valid base64"),
+        (f"k1:{SECRET_TEXT}A", "32 bytes"),
+        (f"k1:{STANDARD_TEXT[:-4]}", "32 bytes"),
+        (f"k1:{base64.b64encode(SECRET_32 + b'xy').decode()}", "32 bytes"),
+        (f"k1:{base64.b64encode(SECRET_32[:31]).decode()}", "32 bytes"),
+        (f"k1:{STANDARD_TEXT}-", "not valid base64"),
         (f"k1:{SECRET_TEXT[:-3]}", "32 bytes"),
         (f"k1:{_b64(SECRET_32 + b'x')}", "32 bytes"),
         ("k1:", "32 bytes"),
@@ -249,7 +296,11 @@ def test_parse_errors_never_show_key_material(text: str, expected: str) -> None:
     with pytest.raises(ValueError, match=expected) as info:
         KeyRing.parse(text)
     shown = repr(info.value) + repr(info.value.__context__) + repr(info.value.__cause__)
-    for fragment in (SECRET_TEXT[:8], SECRET_TEXT[-8:], SECRET_32.hex()[:16], "\\x"):
+    assert "VAULT_KEYS" in str(info.value)
+    for secret in (SECRET_TEXT, STANDARD_TEXT):
+        for fragment in (secret[:8], secret[-8:], secret[20:28]):
+            assert fragment not in shown
+    for fragment in (SECRET_32.hex()[:16], STANDARD_32.hex()[:16], "\\x"):
         assert fragment not in shown
 
 
@@ -293,6 +344,25 @@ def test_dev_keyring_file_is_private_even_with_a_permissive_umask(tmp_path: Path
         load_or_create_dev_keyring(tmp_path)
     finally:
         os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "vault.keys").stat().st_mode) == 0o600
+
+
+def test_dev_keyring_folder_is_created_private_even_with_a_permissive_umask(
+    tmp_path: Path,
+) -> None:
+    previous = os.umask(0)
+    try:
+        load_or_create_dev_keyring(tmp_path / "data")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "data" / "vault.keys").stat().st_mode) == 0o600
+
+
+def test_dev_keyring_leaves_an_existing_folder_as_it_is(tmp_path: Path) -> None:
+    tmp_path.chmod(0o750)
+    load_or_create_dev_keyring(tmp_path)
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o750
     assert stat.S_IMODE((tmp_path / "vault.keys").stat().st_mode) == 0o600
 
 

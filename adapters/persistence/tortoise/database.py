@@ -8,6 +8,7 @@ import contextvars
 import fcntl
 import hashlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ from tortoise import Tortoise, connections
 
 MODELS = ["adapters.persistence.tortoise.models", "aerich.models"]
 MIGRATIONS = Path(__file__).parent / "migrations"
+# SQLite's own companions of the database file; it creates them with the main file's mode.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +32,44 @@ def is_sqlite(database_url: str) -> bool:
 
 def sqlite_path(database_url: str) -> Path:
     return Path(database_url.removeprefix("sqlite://"))
+
+
+def _make_private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) if absent; the directory made for it gets 0o700
+    whatever the umask. An existing directory is left as it is (it may be shared, like ".")."""
+    if path.is_dir():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=PRIVATE_DIR)
+    except FileExistsError:  # created meanwhile by another process, which made it private
+        return
+    os.chmod(path, PRIVATE_DIR)  # mkdir's mode is filtered by the umask
+
+
+def _make_private(path: Path) -> None:
+    try:
+        os.chmod(path, PRIVATE_FILE)
+    except FileNotFoundError:
+        pass
+    except PermissionError:  # another owner's file: say so rather than refuse to start
+        log.warning("cannot make %s private (mode 0600): not its owner", path)
+
+
+def prepare_sqlite(database_url: str) -> None:
+    """The database holds lead data: its folder (0o700 when this creates it) and the file,
+    created 0o600 before SQLite opens it, whatever the umask. SQLite gives the -wal and -shm
+    files it creates the main file's mode; existing ones (older versions left them 0o644)
+    are made 0o600 too."""
+    path = sqlite_path(database_url)
+    if str(path) in ("", ":memory:"):
+        return
+    _make_private_dir(path.parent)
+    # Made here, never wider than 0o600, then exactly 0o600 (whatever the umask) together
+    # with any companion file already there.
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, PRIVATE_FILE))
+    for name in ("", *SQLITE_SIDE_FILES):
+        _make_private(path.with_name(path.name + name))
 
 
 def tortoise_config(database_url: str, pool_size: int = 10) -> dict[str, Any]:
@@ -72,7 +115,7 @@ def tortoise_config(database_url: str, pool_size: int = 10) -> dict[str, Any]:
 
 async def open_database(database_url: str) -> None:
     if is_sqlite(database_url):
-        sqlite_path(database_url).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite(database_url)
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
 
 
@@ -93,8 +136,9 @@ async def migration_lock(database_url: str) -> AsyncIterator[None]:
     """Only one process migrates at a time, so several instances may start together."""
     if is_sqlite(database_url):
         lock_path = sqlite_path(database_url).with_suffix(".migrate.lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with lock_path.open("w") as handle:
+        _make_private_dir(lock_path.parent)
+        flags = os.O_RDWR | os.O_CREAT
+        with os.fdopen(os.open(lock_path, flags, PRIVATE_FILE), "w") as handle:
             await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -130,7 +174,7 @@ async def _apply_migrations(
     database_url: str, then: Callable[[], Awaitable[object]] | None
 ) -> list[str]:
     if is_sqlite(database_url):
-        sqlite_path(database_url).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite(database_url)
     async with migration_lock(database_url):
         command = Command(
             tortoise_config=tortoise_config(database_url, pool_size=2),
