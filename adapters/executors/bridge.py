@@ -15,7 +15,7 @@ from ports.values import AgentRequest
 
 from .demo import demo_reply
 from .http_executor import call_http, header_problem
-from .python_executor import TARGET_RE, PythonExecutor
+from .python_executor import TARGET_RE, PythonExecutor, agent_failure, propagate_cancellation
 
 KINDS = ("http", "python", "demo")
 MAX_TIMEOUT_S = 120.0
@@ -75,7 +75,14 @@ def validate_executor(spec: object) -> dict[str, str]:
 
 
 class GraphExecutorBridge:
-    """AgentExecutor over every executor kind; any failure becomes ExecutorFailed."""
+    """AgentExecutor over every executor kind; any failure becomes ExecutorFailed.
+
+    "Any" includes BaseException (agent code calling `sys.exit`, raising KeyboardInterrupt or
+    its own CancelledError): nothing an agent does can stop the gateway. Only a real
+    cancellation of the calling task (`cancelling() > 0`: shutdown) leaves as CancelledError.
+    Reasons name the executor kind and an exception class, never the request or an error's
+    message (which may quote the person's phone, name or text).
+    """
 
     def __init__(self, http: httpx.AsyncClient, default_timeout_s: float = 30.0) -> None:
         self._http = http
@@ -102,12 +109,13 @@ class GraphExecutorBridge:
         try:
             async with asyncio.timeout(timeout_s):
                 reply = await self._dispatch(kind, executor, request, timeout_s)
-        except ExecutorFailed:
-            raise
-        except TimeoutError as e:
-            raise ExecutorFailed(f"{kind} executor timed out after {timeout_s:g}s") from e
-        except Exception as e:
-            raise ExecutorFailed(f"{kind} executor raised {type(e).__name__}") from e
+        except BaseException as e:
+            propagate_cancellation(e)  # shutdown: never swallowed, never an apology
+            if isinstance(e, ExecutorFailed):
+                raise
+            if isinstance(e, TimeoutError):
+                raise ExecutorFailed(f"{kind} executor timed out after {timeout_s:g}s") from e
+            raise agent_failure(e, f"{kind} executor") from e
         if not isinstance(reply, str) or not reply.strip():
             raise ExecutorFailed(f"{kind} executor gave an empty reply")
         return reply

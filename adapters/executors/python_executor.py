@@ -4,6 +4,12 @@ The target is either a graph with `ainvoke` (a LangGraph compiled graph) or a ca
 takes the request JSON and returns a string or `{"reply": ...}`. A sync callable runs in a
 worker thread so it cannot block the event loop (on a timeout the thread is abandoned, not
 stopped).
+
+Agent code can never stop the gateway: whatever it raises, `BaseException` included
+(`SystemExit`, `KeyboardInterrupt`, `GeneratorExit`, a `CancelledError` of its own), becomes
+ExecutorFailed naming the exception class only (never its message, which may quote the
+request). Only a real cancellation of the calling task (shutdown, a timeout around the call)
+propagates, as CancelledError.
 """
 
 from __future__ import annotations
@@ -21,6 +27,28 @@ from .http_executor import reply_from_json
 
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 TARGET_RE = re.compile(rf"^({_DOTTED}):({_DOTTED})$")
+
+
+def being_cancelled() -> bool:
+    """True while the running task has a cancellation requested (shutdown or a timeout)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def propagate_cancellation(error: BaseException) -> None:
+    """Raise CancelledError when the running task is really being cancelled (shutdown, or a
+    timeout around the call), whatever the agent turned the cancellation into."""
+    if being_cancelled():
+        if isinstance(error, asyncio.CancelledError):
+            raise error
+        raise asyncio.CancelledError() from error
+
+
+def agent_failure(error: BaseException, what: str) -> ExecutorFailed:
+    """The ExecutorFailed for agent code that raised `error`, naming its class only; during a
+    real cancellation the cancellation propagates instead (see `propagate_cancellation`)."""
+    propagate_cancellation(error)
+    return ExecutorFailed(f"{what} raised {type(error).__name__}")
 
 
 def _is_async_callable(obj: Any) -> bool:
@@ -82,10 +110,8 @@ class PythonExecutor:
             obj: Any = importlib.import_module(module_name)
         except ImportError as e:
             raise ExecutorFailed(f"python executor: cannot import {module_name!r}") from e
-        except Exception as e:
-            raise ExecutorFailed(
-                f"python executor: importing {module_name!r} raised {type(e).__name__}"
-            ) from e
+        except BaseException as e:  # module code ran: SystemExit at import must not stop us
+            raise agent_failure(e, f"python executor: importing {module_name!r}") from e
         for part in attribute.split("."):
             try:
                 obj = getattr(obj, part)
@@ -100,34 +126,42 @@ class PythonExecutor:
 
     async def run(self, target: str, request: AgentRequest) -> str:
         obj = self.resolve(target)
-        if hasattr(obj, "ainvoke"):
-            state = {
-                "messages": [
-                    *({"role": h.role, "content": h.content} for h in request.history),
-                    {"role": "user", "content": request.message},
-                ]
-            }
-            config = {
-                "configurable": {
-                    "thread_id": request.session_id,
-                    "lead": {
-                        "phone": request.lead_phone,
-                        "name": request.lead_name,
-                        "platform": request.platform,
-                    },
-                }
-            }
-            result = await obj.ainvoke(state, config=config)
+        is_graph = hasattr(obj, "ainvoke")
+        # The agent runs in a task of its own whose outermost coroutine is the guard: a
+        # GeneratorExit that reaches an await as a future's exception is thrown into the
+        # task's outermost coroutine, skipping the frames in between; here that is the guard,
+        # never the worker. Cancelling the caller cancels this task too.
+        result = await asyncio.create_task(self._guarded_call(obj, is_graph, request))
+        if is_graph:
             return _reply_of_graph_result(result)
-        if _is_async_callable(obj):
-            result = await obj(request.as_json())
-        else:
-            result = await asyncio.to_thread(obj, request.as_json())
-            if inspect.isawaitable(result):
-                result = await result
         if isinstance(result, str):
             return result
         try:
             return reply_from_json(result)
         except ExecutorFailed as e:
             raise ExecutorFailed(f"python executor: {e}") from None
+
+    async def _guarded_call(self, obj: Any, is_graph: bool, request: AgentRequest) -> Any:
+        try:
+            return await self._call(obj, is_graph, request)
+        except BaseException as e:  # agent code: anything it raises, even SystemExit
+            raise agent_failure(e, "python executor") from e
+
+    async def _call(self, obj: Any, is_graph: bool, request: AgentRequest) -> Any:
+        """Runs the agent: the graph's `ainvoke`, an async callable, or a sync one in a thread."""
+        payload = request.as_json()
+        if is_graph:
+            state = {
+                "messages": [
+                    *({"role": h.role, "content": h.content} for h in request.history),
+                    {"role": "user", "content": request.message},
+                ]
+            }
+            config = {"configurable": {"thread_id": request.session_id, "lead": payload["lead"]}}
+            return await obj.ainvoke(state, config=config)
+        if _is_async_callable(obj):
+            return await obj(payload)
+        result = await asyncio.to_thread(obj, payload)
+        if inspect.isawaitable(result):
+            result = await result
+        return result

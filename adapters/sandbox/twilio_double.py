@@ -22,6 +22,18 @@ _Answer = tuple[dict[str, Any], int] | tuple[dict[str, Any], int, dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
+class Fault:
+    """One injected failure of a message creation: the HTTP status (and Twilio error code)
+    answered, the `Retry-After` header if any, and whether the message is created all the
+    same (Twilio's create is not idempotent: a 5xx can come back for a message it created)."""
+
+    status: int
+    code: int
+    retry_after: float | None = None
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RecordedMessage:
     sid: str
     account_sid: str
@@ -75,20 +87,37 @@ class TwilioDoubleStore:
         self.messages: list[RecordedMessage] = []
         self._clock = clock
         self._faults = 0
-        self._fault_status = 500
-        self._fault_retry_after: float | None = None
+        self._fault = Fault(500, 20500)
 
-    def fail_next(self, n: int, status: int = 500, retry_after: float | None = None) -> None:
-        """Answer the next `n` message creations with `status` (with `Retry-After` if given)."""
+    def fail_next(
+        self,
+        n: int,
+        status: int = 500,
+        retry_after: float | None = None,
+        *,
+        created: bool = False,
+        code: int | None = None,
+    ) -> None:
+        """Answer the next `n` message creations with `status` (with `Retry-After` if given).
+
+        `code` is the Twilio error code in the answer (default: 20429 for 429, 20500 for 500,
+        else the status; 21610 is "the recipient texted STOP"). `created=True` (5xx only)
+        records each of those messages as sent all the same before answering the error.
+        """
         if not 400 <= status <= 599:
             raise ValueError("status must be a 4xx or 5xx code")
-        self._faults, self._fault_status, self._fault_retry_after = n, status, retry_after
+        if created and status < 500:
+            raise ValueError("only a 5xx can come back for a message that was created")
+        if code is None:
+            code = {429: 20429, 500: 20500}.get(status, status)
+        self._faults, self._fault = n, Fault(status, code, retry_after, created)
 
-    def take_fault(self) -> tuple[int, float | None] | None:
+    def take_fault(self) -> Fault | None:
+        """The fault for this creation, if one is still pending (it is used up)."""
         if self._faults <= 0:
             return None
         self._faults -= 1
-        return self._fault_status, self._fault_retry_after
+        return self._fault
 
     def record(
         self, account_sid: str, to: str, from_: str, body: str, callback: str | None
@@ -122,11 +151,8 @@ def twilio_double_blueprint(
         if not _authorized(store, account_sid):
             return _error(401, 20003, "Authenticate")
         fault = store.take_fault()
-        if fault is not None:
-            status, retry_after = fault
-            code = {429: 20429, 500: 20500}.get(status, status)
-            headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
-            return (*_error(status, code, "Injected fault"), headers)
+        if fault is not None and not fault.created:
+            return _fault_answer(fault)
         form = await request.form
         to, from_, body = form.get("To"), form.get("From"), form.get("Body")
         if not to:
@@ -138,6 +164,8 @@ def twilio_double_blueprint(
         if len(body) > MAX_BODY:
             return _error(400, 21617, _TOO_LONG)
         message = store.record(account_sid, to, from_, body, form.get("StatusCallback"))
+        if fault is not None:  # created, and yet the answer is an error
+            return _fault_answer(fault)
         return message.as_twilio(), 201
 
     @bp.get(messages_path)
@@ -224,6 +252,11 @@ def _authorized(store: TwilioDoubleStore, account_sid: str) -> bool:
         return account_sid.startswith("AC")
     expected = store.accounts.get(account_sid)
     return expected is not None and hmac.compare_digest(expected, auth.password or "")
+
+
+def _fault_answer(fault: Fault) -> _Answer:
+    headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+    return (*_error(fault.status, fault.code, "Injected fault"), headers)
 
 
 def _error(status: int, code: int, message: str) -> tuple[dict[str, Any], int]:

@@ -1,5 +1,8 @@
 """MessageSender over Twilio's Messages API: safe retries, lookup before any blind resend.
 
+One class serves every channel kind that sends through Twilio's Messages API; the kind, how a
+contact becomes a Twilio address and the status-callback route are constructor arguments.
+
 Errors leave as port errors built from status codes and exception class names only, raised
 outside the `except` blocks so that no library exception (whose request carries the Basic auth
 header) stays attached to them.
@@ -49,12 +52,18 @@ _NO_ENVIRONMENT = {"TWILIO_ENVIRONMENT": "ignored"}
 
 @dataclass(frozen=True, slots=True)
 class _Failure:
-    """Why an attempt did not yield a sid. `kind`: retry (not sent), unknown, final."""
+    """Why an attempt did not yield a sid.
+
+    `kind`: `retry` (refused or never sent: send again), `unknown` (the message may exist at
+    Twilio: look it up before sending again), `final` (refused for good). `answered` tells an
+    unknown outcome that Twilio answered (a 5xx) from one it never answered (a timeout).
+    """
 
     kind: Literal["retry", "unknown", "final"]
     reason: str
     code: str | None = None
     retry_after: float | None = None
+    answered: bool = False
 
 
 class _ResponseCapture(AsyncHttpClient):  # type: ignore[misc]
@@ -72,12 +81,20 @@ class _ResponseCapture(AsyncHttpClient):  # type: ignore[misc]
 
 
 class TwilioMessageSender:
-    """Sends WhatsApp replies with the agent's own Twilio credentials (MessageSender port).
+    """Sends replies of one Twilio channel kind with the agent's own Twilio credentials
+    (MessageSender port).
+
+    `kind` is the channel kind whose settings (`account_sid`, `phone_number`, secret
+    `auth_token`) are resolved for the agent; `address` turns a contact or the channel's
+    number (E.164) into Twilio's `To`/`From` address; status callbacks go to
+    `{status_callback_base}/webhooks/{webhook_route}/{agent_id}/status`.
 
     429, 5xx and connection failures are retried with full-jitter exponential backoff (or the
-    `Retry-After` seconds, capped); other 4xx fail at once with Twilio's code. An attempt whose
-    outcome is unknown, or `previous_attempt_at`, is first looked up in Twilio's message list
-    (same To, From and body, created since the attempt began) and resent only if absent.
+    `Retry-After` seconds, capped); other 4xx (21610: the person texted STOP) fail at once with
+    Twilio's code. Twilio's create is not idempotent: after a 5xx or an unanswered attempt the
+    message may exist all the same, so it (like `previous_attempt_at`) is first looked up in
+    Twilio's message list (same To, From and body, created since the attempt began, not one of
+    `known_ids`) and resent only if absent. A 429 or a connection never made is resent as is.
     """
 
     def __init__(
@@ -85,6 +102,9 @@ class TwilioMessageSender:
         channels: ChannelDirectory,
         http_client: HttpxTwilioHttpClient,
         *,
+        kind: str,
+        address: Callable[[str], str],
+        webhook_route: str,
         max_attempts: int = 5,
         base_delay_s: float = 0.5,
         max_delay_s: float = 20.0,
@@ -93,8 +113,13 @@ class TwilioMessageSender:
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if not kind or not webhook_route.strip("/"):
+            raise ValueError("kind and webhook_route are required")
         self._channels = channels
         self._http = http_client
+        self._kind = kind
+        self._address = address
+        self._route = webhook_route.strip("/")
         self._max_attempts = max_attempts
         self._base_delay = base_delay_s
         self._max_delay = max_delay_s
@@ -106,10 +131,10 @@ class TwilioMessageSender:
         capture = _ResponseCapture(self._http)
         client = Client(account_sid, auth_token, http_client=capture, environment=_NO_ENVIRONMENT)
         messages: MessageList = client.api.v2010.account.messages
-        to = _whatsapp(message.contact)
-        from_ = _whatsapp(phone)
+        to = self._address(message.contact)
+        from_ = self._address(phone)
         callback = (
-            f"{self._callback_base}/webhooks/twilio/{message.agent_id}/status"
+            f"{self._callback_base}/webhooks/{self._route}/{message.agent_id}/status"
             if self._callback_base
             else None
         )
@@ -149,31 +174,38 @@ class TwilioMessageSender:
         code = failure.code if failure else None
         if unsettled is not None:
             if failure is not None and failure.kind == "unknown":
-                # The last POST went unanswered: one more look before giving up.
-                await self._sleep(self._delay(self._max_attempts, None))
+                # The last POST may have created the message: one more look before giving up
+                # (after a pause when it went unanswered: it may still be on its way).
+                if not failure.answered:
+                    await self._sleep(self._delay(self._max_attempts, None))
                 found = await self._lookup(
                     messages, capture, to, from_, message.body, unsettled, message.known_ids
                 )
                 if isinstance(found, str):
+                    _logger.info("message %s was sent after all", message.message_id)
                     return SendReceipt(external_id=found, status=SENT)
                 if found is None:
-                    raise SendFailed(f"gave up after {self._max_attempts} attempts: {reason}")
+                    raise SendFailed(
+                        f"gave up after {self._max_attempts} attempts: {reason}", code=code
+                    )
                 reason = found.reason
             raise SendOutcomeUnknown(f"send outcome unknown: {reason}")
         raise SendFailed(f"gave up after {self._max_attempts} attempts: {reason}", code=code)
 
     async def _credentials(self, message: OutboundMessage) -> tuple[str, str, str]:
         try:
-            channel = await self._channels.resolve(message.agent_id, "whatsapp")
+            channel = await self._channels.resolve(message.agent_id, self._kind)
         except NotFound:
             channel = None
         if channel is None or not channel.enabled:
-            raise SendFailed("whatsapp channel not configured or disabled")
+            raise SendFailed(f"{self._kind} channel not configured or disabled")
         sid = channel.settings.get("account_sid")
         phone = channel.settings.get("phone_number")
         token = channel.secrets.get("auth_token")
         if not sid or not phone or not token:
-            raise SendFailed("whatsapp channel is missing account_sid, phone_number or auth_token")
+            raise SendFailed(
+                f"{self._kind} channel is missing account_sid, phone_number or auth_token"
+            )
         return sid, token, phone
 
     async def _create(
@@ -197,8 +229,10 @@ class TwilioMessageSender:
             status = _status(e)
             code = str(e.code) if e.code is not None else None
             reason = f"HTTP {status}" + (f", code {code}" if code else "")
-            if status == 429 or status >= 500:
+            if status == 429:  # refused: nothing was created
                 return _Failure("retry", reason, code, _retry_after(capture.last))
+            if status >= 500:  # Twilio may have created the message before failing
+                return _Failure("unknown", reason, code, _retry_after(capture.last), answered=True)
             return _Failure("final", reason, code)
         except _NOT_SENT_ERRORS as e:
             return _Failure("retry", f"not connected ({type(e).__name__})")
@@ -254,10 +288,6 @@ class TwilioMessageSender:
             return min(max(retry_after, 0.0), self._max_delay)
         ceiling = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
         return random.uniform(0.0, ceiling)
-
-
-def _whatsapp(address: str) -> str:
-    return address if address.startswith("whatsapp:") else f"whatsapp:{address}"
 
 
 def _utc(moment: datetime | None) -> datetime | None:

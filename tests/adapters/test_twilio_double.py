@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -15,6 +15,7 @@ from adapters.sandbox.twilio_double import TwilioDoubleStore, create_twilio_doub
 from adapters.twilio.http_client import HttpxTwilioHttpClient
 from adapters.twilio.sender import TwilioMessageSender
 from ports.driving import ResolvedChannel
+from ports.errors import SendFailed
 from ports.values import OutboundMessage
 
 SID = "AC" + "0123456789abcdef" * 2
@@ -22,6 +23,27 @@ TOKEN = "5ec7e7" * 5 + "ab"
 BASE = "http://double.test/sandbox/twilio"
 BOT = "whatsapp:+14155238886"
 ANA, BEN = "whatsapp:+5511911112222", "whatsapp:+5511933334444"
+
+
+class Channels:
+    """A ChannelDirectory whose every agent has the BOT number's channel of the kind asked."""
+
+    async def resolve(self, agent_id: str, kind: str) -> ResolvedChannel | None:
+        settings = {"account_sid": SID, "phone_number": BOT.removeprefix("whatsapp:")}
+        return ResolvedChannel(agent_id, kind, settings, {"auth_token": TOKEN}, True)
+
+
+def whatsapp_sender(
+    http: HttpxTwilioHttpClient, sleep: Callable[[float], Awaitable[object]]
+) -> TwilioMessageSender:
+    return TwilioMessageSender(
+        Channels(),
+        http,
+        kind="whatsapp",
+        address=lambda n: "whatsapp:" + n,
+        webhook_route="twilio",
+        sleep=sleep,
+    )
 
 
 class SteppingClock:
@@ -129,18 +151,13 @@ async def test_fault_injection_then_success(
 async def test_sender_retries_through_injected_faults(
     http: HttpxTwilioHttpClient, store: TwilioDoubleStore
 ) -> None:
-    class Channels:
-        async def resolve(self, agent_id: str, kind: str) -> ResolvedChannel | None:
-            settings = {"account_sid": SID, "phone_number": BOT.removeprefix("whatsapp:")}
-            return ResolvedChannel(agent_id, kind, settings, {"auth_token": TOKEN}, True)
-
     delays: list[float] = []
 
     async def sleep(seconds: float) -> None:
         delays.append(seconds)
 
     store.fail_next(2, status=429, retry_after=1)
-    sender = TwilioMessageSender(Channels(), http, sleep=sleep)
+    sender = whatsapp_sender(http, sleep)
     receipt = await sender.send(OutboundMessage(1, "a1", "twilio", "+5511911112222", "hey"))
 
     assert delays == [1.0, 1.0]
@@ -180,3 +197,103 @@ async def test_human_page_shows_everything_recorded(
     assert page["count"] == 1
     assert page["messages"][0]["body"] == "hi"
     assert page["messages"][0]["status_callback"] == "https://x/cb"
+
+
+# --- a 5xx for a message that was created --------------------------------------------------------
+
+
+@pytest.fixture
+def live_store() -> TwilioDoubleStore:
+    """A double on the real clock: the sender compares its dates with its own clock."""
+    return TwilioDoubleStore()
+
+
+@pytest.fixture
+async def live(
+    live_store: TwilioDoubleStore,
+) -> AsyncIterator[tuple[HttpxTwilioHttpClient, list[str]]]:
+    """An SDK client over the live double and the `METHOD path` of every request it got."""
+    seen: list[str] = []
+
+    async def remember(request: httpx.Request) -> None:
+        seen.append(f"{request.method} {request.url.path}")
+
+    transport = httpx.ASGITransport(app=create_twilio_double_app(live_store))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(
+        transport=transport, base_url=BASE, event_hooks={"request": [remember]}
+    ) as client:
+        yield HttpxTwilioHttpClient(BASE, client=client), seen
+
+
+async def no_sleep(seconds: float) -> None:
+    return None
+
+
+MESSAGES = f"/sandbox/twilio/2010-04-01/Accounts/{SID}/Messages.json"
+
+
+async def test_a_created_fault_records_the_message_and_still_answers_500(
+    live_store: TwilioDoubleStore, live: tuple[HttpxTwilioHttpClient, list[str]]
+) -> None:
+    live_store.fail_next(1, 500, created=True)
+    with pytest.raises(TwilioRestException) as caught:
+        await messages_of(live[0]).create_async(to=ANA, from_=BOT, body="hi")
+
+    assert (caught.value.status, caught.value.code) == (500, 20500)
+    assert [(m.to, m.from_, m.body) for m in live_store.messages] == [(ANA, BOT, "hi")]
+    listed = await messages_of(live[0]).list_async(to=ANA, from_=BOT)
+    assert [m.sid for m in listed] == [live_store.messages[0].sid]
+
+
+async def test_500_for_a_created_message_is_sent_exactly_once(
+    live_store: TwilioDoubleStore, live: tuple[HttpxTwilioHttpClient, list[str]]
+) -> None:
+    http, seen = live
+    live_store.fail_next(1, 500, created=True)
+
+    receipt = await whatsapp_sender(http, no_sleep).send(
+        OutboundMessage(1, "a1", "twilio", "+5511911112222", "hey")
+    )
+
+    assert len(live_store.messages) == 1
+    assert receipt.external_id == live_store.messages[0].sid
+    assert receipt.status == "sent"
+    assert seen == [f"POST {MESSAGES}", f"GET {MESSAGES}"]
+
+
+async def test_500_that_created_nothing_is_resent_once_after_the_look_up(
+    live_store: TwilioDoubleStore, live: tuple[HttpxTwilioHttpClient, list[str]]
+) -> None:
+    http, seen = live
+    live_store.fail_next(1, 500)
+
+    receipt = await whatsapp_sender(http, no_sleep).send(
+        OutboundMessage(1, "a1", "twilio", "+5511911112222", "hey")
+    )
+
+    assert [m.sid for m in live_store.messages] == [receipt.external_id]
+    assert seen == [f"POST {MESSAGES}", f"GET {MESSAGES}", f"POST {MESSAGES}"]
+
+
+async def test_opted_out_recipient_is_a_final_failure_with_code_21610(
+    live_store: TwilioDoubleStore, live: tuple[HttpxTwilioHttpClient, list[str]]
+) -> None:
+    http, seen = live
+    live_store.fail_next(1, 400, code=21610)
+
+    with pytest.raises(SendFailed) as caught:
+        await whatsapp_sender(http, no_sleep).send(
+            OutboundMessage(1, "a1", "twilio", "+5511911112222", "hey")
+        )
+
+    assert caught.value.code == "21610"
+    assert live_store.messages == []
+    assert seen == [f"POST {MESSAGES}"]
+
+
+@pytest.mark.parametrize(("status", "created"), [(429, True), (400, True), (600, False)])
+def test_impossible_faults_are_refused(
+    store: TwilioDoubleStore, status: int, created: bool
+) -> None:
+    with pytest.raises(ValueError):
+        store.fail_next(1, status, created=created)

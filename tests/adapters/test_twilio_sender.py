@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import logging
 import traceback
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 import respx
 
+import adapters.twilio.sender as sender_module
 from adapters.twilio.http_client import HttpxTwilioHttpClient
 from adapters.twilio.sender import TwilioMessageSender
 from ports.driven import MessageSender
@@ -33,22 +35,35 @@ TO, FROM = f"whatsapp:{CONTACT}", f"whatsapp:{PHONE}"
 SECRET_FORMS = (TOKEN, base64.b64encode(f"{SID}:{TOKEN}".encode()).decode())
 
 
+def whatsapp_address(number: str) -> str:
+    return "whatsapp:" + number
+
+
+WHATSAPP: dict[str, Any] = {
+    "kind": "whatsapp",
+    "address": whatsapp_address,
+    "webhook_route": "twilio",
+}
+
+
 class FakeChannels:
-    """A ChannelDirectory with one agent whose WhatsApp channel the test may change."""
+    """A ChannelDirectory with one agent whose channel (of `channel.kind`) the test may change."""
 
     def __init__(self, channel: ResolvedChannel | None) -> None:
         self.channel = channel
+        self.asked: list[str] = []
 
     async def resolve(self, agent_id: str, kind: str) -> ResolvedChannel | None:
+        self.asked.append(kind)
         if agent_id != AGENT:
             raise NotFound(agent_id)
-        return self.channel if kind == "whatsapp" else None
+        return self.channel if self.channel is not None and kind == self.channel.kind else None
 
 
-def whatsapp_channel(enabled: bool = True) -> ResolvedChannel:
+def whatsapp_channel(enabled: bool = True, kind: str = "whatsapp") -> ResolvedChannel:
     return ResolvedChannel(
         agent_id=AGENT,
-        kind="whatsapp",
+        kind=kind,
         settings={"account_sid": SID, "phone_number": PHONE},
         secrets={"auth_token": TOKEN},
         enabled=enabled,
@@ -131,7 +146,12 @@ def sender(
         delays.append(seconds)
 
     return TwilioMessageSender(
-        channels, http, max_attempts=3, status_callback_base="https://gw.example/", sleep=sleep
+        channels,
+        http,
+        **WHATSAPP,
+        max_attempts=3,
+        status_callback_base="https://gw.example/",
+        sleep=sleep,
     )
 
 
@@ -173,7 +193,7 @@ async def test_no_status_callback_without_a_base(
 ) -> None:
     post = router.post(PATH).mock(return_value=created())
 
-    await TwilioMessageSender(channels, http).send(outbound())
+    await TwilioMessageSender(channels, http, **WHATSAPP).send(outbound())
 
     assert "StatusCallback" not in form(post.calls.last.request)
 
@@ -215,6 +235,7 @@ async def test_500_is_retried_with_jittered_backoff(
     router: respx.MockRouter, sender: TwilioMessageSender, delays: list[float]
 ) -> None:
     post = router.post(PATH).mock(side_effect=[error(500, 20500), created()])
+    router.get(PATH).mock(return_value=listing())
 
     await sender.send(outbound())
 
@@ -316,6 +337,7 @@ async def test_attempts_exhausted_is_send_failed(
     router: respx.MockRouter, sender: TwilioMessageSender, delays: list[float]
 ) -> None:
     post = router.post(PATH).mock(return_value=error(503, 20503))
+    router.get(PATH).mock(return_value=listing())
 
     with pytest.raises(SendFailed):
         await sender.send(outbound())
@@ -376,7 +398,7 @@ async def test_unusable_channel_is_send_failed_without_http(
     router: respx.MockRouter, http: HttpxTwilioHttpClient, channel: ResolvedChannel | None
 ) -> None:
     with pytest.raises(SendFailed):
-        await TwilioMessageSender(FakeChannels(channel), http).send(outbound())
+        await TwilioMessageSender(FakeChannels(channel), http, **WHATSAPP).send(outbound())
     assert len(router.calls) == 0
 
 
@@ -423,3 +445,216 @@ async def test_rebase_keeps_path_and_query_and_leaves_other_hosts() -> None:
     assert client.rebase(other) == other
     with pytest.raises(ValueError):
         HttpxTwilioHttpClient("api.twilio.com")
+
+
+# --- a 5xx is an unknown outcome: looked up, never doubled -------------------------------------
+
+
+async def test_500_for_a_message_twilio_created_is_found_and_not_resent(
+    router: respx.MockRouter, sender: TwilioMessageSender, delays: list[float]
+) -> None:
+    post = router.post(PATH).mock(side_effect=[error(500, 20500), created()])
+
+    def found(request: httpx.Request) -> httpx.Response:
+        return listing(twilio_message("SM" + "c" * 32, "hello", datetime.now(UTC)))
+
+    lookup = router.get(PATH).mock(side_effect=found)
+
+    receipt = await sender.send(outbound())
+
+    assert (receipt.external_id, receipt.status) == ("SM" + "c" * 32, "sent")
+    assert (post.call_count, lookup.call_count) == (1, 1)
+    assert len(delays) == 1
+    params = lookup.calls.last.request.url.params
+    assert (params["To"], params["From"]) == (TO, FROM)
+
+
+async def test_500_not_created_is_looked_up_then_resent_once(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    post = router.post(PATH).mock(side_effect=[error(502, 20500), created("SM" + "d" * 32)])
+    lookup = router.get(PATH).mock(return_value=listing())
+
+    receipt = await sender.send(outbound())
+
+    assert receipt.external_id == "SM" + "d" * 32
+    assert (post.call_count, lookup.call_count) == (2, 1)
+    methods = [call.request.method for call in router.calls]
+    assert methods == ["POST", "GET", "POST"]
+
+
+async def test_look_up_after_a_500_skips_known_ids_and_older_messages(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    post = router.post(PATH).mock(side_effect=[error(500, 20500), created("SM" + "e" * 32)])
+    now = datetime.now(UTC)
+    router.get(PATH).mock(
+        return_value=listing(
+            twilio_message("SM" + "7" * 32, "hello", now),  # another reply's message
+            twilio_message("SM" + "8" * 32, "hello", now - timedelta(minutes=5)),
+        )
+    )
+    message = OutboundMessage(
+        7, AGENT, "twilio", CONTACT, "hello", known_ids=frozenset({"SM" + "7" * 32})
+    )
+
+    receipt = await sender.send(message)
+
+    assert receipt.external_id == "SM" + "e" * 32
+    assert post.call_count == 2
+
+
+async def test_503_retry_after_is_honoured_before_the_look_up(
+    router: respx.MockRouter, sender: TwilioMessageSender, delays: list[float]
+) -> None:
+    router.post(PATH).mock(side_effect=[error(503, 20503, {"Retry-After": "4"}), created()])
+    lookup = router.get(PATH).mock(return_value=listing())
+
+    await sender.send(outbound())
+
+    assert delays == [4.0]
+    assert lookup.call_count == 1
+
+
+async def test_a_last_attempt_answered_500_that_created_the_message_is_sent(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    post = router.post(PATH).mock(return_value=error(500, 20500))
+    lookups = [listing(), listing()]
+
+    def lookup_answer(request: httpx.Request) -> httpx.Response:
+        if lookups:
+            return lookups.pop()
+        return listing(twilio_message("SM" + "9" * 32, "hello", datetime.now(UTC)))
+
+    lookup = router.get(PATH).mock(side_effect=lookup_answer)
+
+    receipt = await sender.send(outbound())
+
+    assert receipt.external_id == "SM" + "9" * 32
+    assert (post.call_count, lookup.call_count) == (3, 3)
+
+
+async def test_a_last_attempt_500_whose_look_up_fails_is_outcome_unknown(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    router.post(PATH).mock(return_value=error(500, 20500))
+    router.get(PATH).mock(side_effect=[listing(), listing(), httpx.ConnectError("down")])
+
+    with pytest.raises(SendOutcomeUnknown):
+        await sender.send(outbound())
+
+
+async def test_429_is_refused_so_it_is_resent_without_a_look_up(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    post = router.post(PATH).mock(side_effect=[error(429, 20429), error(429, 20429), created()])
+    lookup = router.get(PATH).mock(return_value=listing())
+
+    await sender.send(outbound())
+
+    assert (post.call_count, lookup.call_count) == (3, 0)
+
+
+async def test_21610_recipient_opted_out_is_final_with_its_code(
+    router: respx.MockRouter, sender: TwilioMessageSender, delays: list[float]
+) -> None:
+    post = router.post(PATH).mock(return_value=error(400, 21610))
+    lookup = router.get(PATH).mock(return_value=listing())
+
+    with pytest.raises(SendFailed) as caught:
+        await sender.send(outbound())
+
+    assert caught.value.code == "21610"
+    assert (post.call_count, lookup.call_count) == (1, 0)
+    assert delays == []
+
+
+# --- one sender for every Twilio channel kind --------------------------------------------------
+
+
+def identity(number: str) -> str:
+    return number
+
+
+async def test_an_sms_sender_resolves_its_kind_and_sends_plain_numbers(
+    router: respx.MockRouter, http: HttpxTwilioHttpClient
+) -> None:
+    channels = FakeChannels(whatsapp_channel(kind="sms"))
+    sms = TwilioMessageSender(
+        channels,
+        http,
+        kind="sms",
+        address=identity,
+        webhook_route="sms",
+        status_callback_base="https://gw.example",
+    )
+    post = router.post(PATH).mock(return_value=created("SM" + "b" * 32))
+
+    receipt = await sms.send(outbound())
+
+    assert receipt.external_id == "SM" + "b" * 32
+    assert channels.asked == ["sms"]
+    assert form(post.calls.last.request) == {
+        "To": CONTACT,
+        "From": PHONE,
+        "Body": "hello",
+        "StatusCallback": f"https://gw.example/webhooks/sms/{AGENT}/status",
+    }
+
+
+async def test_an_sms_sender_looks_up_plain_numbers_after_a_500(
+    router: respx.MockRouter, http: HttpxTwilioHttpClient
+) -> None:
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    sms = TwilioMessageSender(
+        FakeChannels(whatsapp_channel(kind="sms")),
+        http,
+        kind="sms",
+        address=identity,
+        webhook_route="sms",
+        sleep=no_sleep,
+    )
+    post = router.post(PATH).mock(return_value=error(500, 20500))
+
+    def found(request: httpx.Request) -> httpx.Response:
+        message = twilio_message("SM" + "a" * 32, "hello", datetime.now(UTC), to=CONTACT)
+        return listing({**message, "from": PHONE})
+
+    lookup = router.get(PATH).mock(side_effect=found)
+
+    receipt = await sms.send(outbound())
+
+    assert receipt.external_id == "SM" + "a" * 32
+    assert post.call_count == 1
+    params = lookup.calls.last.request.url.params
+    assert (params["To"], params["From"]) == (CONTACT, PHONE)
+
+
+async def test_a_sender_of_one_kind_does_not_use_another_kinds_channel(
+    router: respx.MockRouter, http: HttpxTwilioHttpClient
+) -> None:
+    sms = TwilioMessageSender(
+        FakeChannels(whatsapp_channel()), http, kind="sms", address=identity, webhook_route="sms"
+    )
+    with pytest.raises(SendFailed) as caught:
+        await sms.send(outbound())
+    assert "sms channel" in str(caught.value)
+    assert len(router.calls) == 0
+
+
+@pytest.mark.parametrize("address", [whatsapp_address, identity])
+def test_constructor_requires_kind_and_route(
+    channels: FakeChannels, http: HttpxTwilioHttpClient, address: Callable[[str], str]
+) -> None:
+    with pytest.raises(ValueError):
+        TwilioMessageSender(channels, http, kind="", address=address, webhook_route="x")
+    with pytest.raises(ValueError):
+        TwilioMessageSender(channels, http, kind="sms", address=address, webhook_route="/")
+
+
+def test_the_sender_names_no_channel_kind() -> None:
+    source = Path(sender_module.__file__).read_text(encoding="utf-8").lower()
+    assert "whatsapp" not in source
