@@ -13,15 +13,15 @@ from typing import Any
 
 from quart import Quart, Response, jsonify, request
 
+from adapters.channels.base import InboundDeps
 from adapters.inbound.http.admin_api import admin_api_blueprint
-from adapters.inbound.twilio.webhook import twilio_webhook_blueprint
 from adapters.inbound.web import ui_blueprint
 from adapters.observability.logs import bind, clear, configure_logging
 from adapters.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from adapters.persistence.tortoise.database import migration_lock
 from adapters.sandbox.twilio_double import twilio_double_blueprint
 from config.container import Container, build_container
-from config.lifecycle import DemoSetup, Lifecycle, database_session, ensure_demo, migrate
+from config.lifecycle import Lifecycle, database_session, ensure_demo, migrate, print_demo
 from config.settings import Settings, SettingsError
 from ports.errors import Conflict, InvalidInput, NotFound, StoreUnavailable, VaultError
 
@@ -68,20 +68,27 @@ def create_app(container: Container | None = None) -> Quart:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.extensions["container"] = container
     public_url = container.public_url()
+    channels = container.channels()
+    inbound = InboundDeps(container.intake(), container.channel_directory(), public_url)
+    for blueprint in channels.blueprints(inbound):
+        app.register_blueprint(blueprint)
     app.register_blueprint(
-        twilio_webhook_blueprint(container.intake(), container.channel_directory(), public_url)
+        admin_api_blueprint(container.admin(), channels, container.channel_directory(), public_url)
     )
-    app.register_blueprint(admin_api_blueprint(container.admin(), public_url))
     app.register_blueprint(
         ui_blueprint(
             container.admin(),
             container.intake(),
+            channels,
+            container.channel_directory(),
             public_url,
             container.settings().data_dir,
         )
     )
     if container.config.sandbox():
         app.register_blueprint(twilio_double_blueprint(container.sandbox_store()))
+        for blueprint in channels.sandboxes():  # each plugin's own provider double
+            app.register_blueprint(blueprint)
     register_error_handlers(app)
 
     lifecycle = Lifecycle(container)
@@ -149,23 +156,6 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
 
 
-def print_demo(settings: Settings, demo: DemoSetup, host: str, port: int) -> None:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-    base = settings.public_base_url or f"http://{shown}:{port}"
-    lines = ["", "Channel gateway (dev) is starting."]
-    if demo.api_key:
-        lines += ["Admin API key (shown once, keep it):", f"  {demo.api_key}"]
-    lines += [
-        f"Demo agent: {demo.agent_id}",
-        f"Its WhatsApp webhook URL (HTTP POST): {base}/webhooks/twilio/{demo.agent_id}",
-        "Try it without Twilio, in another terminal:",
-        f'  .venv/bin/python -m app sandbox say --url {base} --agent {demo.agent_id} "Hello!"',
-        f"Replies sent through the local Twilio sandbox: {base}/sandbox/twilio/messages",
-        "",
-    ]
-    print("\n".join(lines), flush=True)
-
-
 async def _keys_create(settings: Settings, workspace: str) -> None:
     async with database_session(build_container(settings)) as container:
         key = await container.admin().create_api_key(workspace)
@@ -219,9 +209,11 @@ def parser() -> argparse.ArgumentParser:
     say = sub.add_parser("sandbox", help="local sandbox").add_subparsers(
         dest="action", required=True
     )
-    msg = say.add_parser("say", help="send a signed WhatsApp webhook and print the reply")
+    msg = say.add_parser("say", help="send a webhook as the provider would; print the reply")
     msg.add_argument("--agent", required=True)
-    msg.add_argument("--phone", default="+15550001234")
+    msg.add_argument("--channel", default=None, help="channel kind (default: the first one)")
+    msg.add_argument("--phone", default="+15550001234", help="sender, on phone channels")
+    msg.add_argument("--contact", default="100200300", help="sender, on other channels")
     msg.add_argument("--name", default="Sandbox User")
     msg.add_argument("--url", default="http://127.0.0.1:8000")
     msg.add_argument("message")
@@ -231,13 +223,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from dotenv import load_dotenv
 
+    from config.settings import log_level
+
     load_dotenv()
     args = parser().parse_args(argv)
-    configure_logging(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        json=os.environ.get("LOG_FORMAT", "json") != "console",
-    )
     try:
+        # Every setting is checked here, before anything starts: a bad one is one line, exit 2.
+        configure_logging(level=log_level(), json=os.environ.get("LOG_FORMAT", "json") != "console")
         settings = Settings.from_env()
         if args.command == "serve":
             asyncio.run(serve(settings, args.host, args.port))
@@ -254,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return asyncio.run(say(build_container(settings), args))
     except SettingsError as e:
-        print(f"configuration error: {e}", file=sys.stderr)
+        print("configuration error: " + " ".join(str(e).splitlines()), file=sys.stderr)
         return 2
     return 0
 

@@ -14,14 +14,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 _COLUMNS = (
-    "session_id", "role", "content", "status", "pending", "external_id", "created_at",
-    "updated_at",
+    "session_id", "agent_id", "kind", "role", "content", "status", "pending", "external_id",
+    "created_at", "updated_at",
 )  # fmt: skip
-_INSERT_SQLITE = """
-INSERT INTO message (session_id, role, content, status, pending, external_id, created_at,
-                     updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-"""
+_INSERT_SQLITE = f"INSERT INTO message ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * 10)})"  # noqa: S608 (fixed columns)
+_SESSION = "SELECT agent_id, kind FROM session WHERE id = {}"
 
 
 def is_postgres(url: str | None) -> bool:
@@ -72,7 +69,7 @@ async def _drop(server_url: str, name: str) -> None:
         await admin.close()
 
 
-def _history_rows(session_id: str, count: int) -> list[tuple[Any, ...]]:
+def _history_rows(session_id: str, agent_id: Any, kind: str, count: int) -> list[tuple[Any, ...]]:
     """`count` answered turns, alternately the user's and the agent's, oldest first."""
     start = datetime.now(UTC) - timedelta(seconds=count + 60)
     rows = []
@@ -83,7 +80,7 @@ def _history_rows(session_id: str, count: int) -> list[tuple[Any, ...]]:
         else:
             row = ("assistant", f"earlier answer {i // 2}", "delivered")
         sid = "SM" + secrets.token_hex(16)
-        rows.append((session_id, *row, False, sid, at, at))
+        rows.append((session_id, agent_id, kind, *row, False, sid, at, at))
     return rows
 
 
@@ -92,29 +89,31 @@ async def seed_history(database_url: str, session_id: str, count: int) -> None:
     would have stored them (not pending, so no worker picks them up)."""
     if count <= 0:
         return
-    rows = _history_rows(session_id, count)
     if not is_postgres(database_url):
         path = database_url.removeprefix("sqlite://")
-        await asyncio.to_thread(_seed_sqlite, path, rows)
+        await asyncio.to_thread(_seed_sqlite, path, session_id, count)
         return
     import asyncpg
 
     conn = await asyncpg.connect(database_url)
     try:
+        agent_id, kind = await conn.fetchrow(_SESSION.format("$1"), session_id)
+        rows = _history_rows(session_id, agent_id, kind, count)
         await conn.copy_records_to_table("message", records=rows, columns=list(_COLUMNS))
     finally:
         await conn.close()
 
 
-def _seed_sqlite(path: str, rows: list[tuple[Any, ...]]) -> None:
+def _seed_sqlite(path: str, session_id: str, count: int) -> None:
     # Tortoise keeps SQLite datetimes as ISO text and booleans as 0/1.
     def text(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        sid, role, content, status, pending, ext, created, updated = row
-        when = created.isoformat(sep=" ")
-        return (sid, role, content, status, int(pending), ext, when, updated.isoformat(sep=" "))
+        *head, pending, ext, created, updated = row
+        return (*head, int(pending), ext, created.isoformat(sep=" "), updated.isoformat(sep=" "))
 
     conn = sqlite3.connect(path, timeout=30)
     try:
+        agent_id, kind = conn.execute(_SESSION.format("?"), (session_id,)).fetchone()
+        rows = _history_rows(session_id, agent_id, kind, count)
         with conn:
             conn.executemany(_INSERT_SQLITE, [text(r) for r in rows])
     finally:

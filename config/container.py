@@ -11,12 +11,11 @@ from typing import Any
 import httpx
 from dependency_injector import containers, providers
 
+from adapters.channels.base import PluginDeps
 from adapters.clock import SystemClock
 from adapters.executors.bridge import GraphExecutorBridge
 from adapters.inbound.http.public_url import PublicUrl, parse_networks
 from adapters.observability.metrics import GatewayMetrics, MeteredExecutor, MeteredSender
-from adapters.outbound.router import ChannelRouterSender
-from adapters.outbound.webchat import WebChatSender
 from adapters.persistence.memory.stores import (
     MemoryAgentStore,
     MemoryDatabase,
@@ -36,8 +35,7 @@ from adapters.queue.inprocess import InProcessWorkQueue
 from adapters.queue.procrastinate_queue import ProcrastinateWorkQueue
 from adapters.sandbox.twilio_double import TwilioDoubleStore
 from adapters.text.graphemes import RegexSegmenter
-from adapters.twilio.http_client import HttpxTwilioHttpClient
-from adapters.twilio.sender import TwilioMessageSender
+from config.channels import build_registry
 from config.settings import Settings
 from config.vault import ConfiguredVault, make_keyring
 from core.administration import AdministrationService, ChannelDirectoryService
@@ -62,7 +60,7 @@ def environment_config(
         "executor_timeout_s": settings.executor_timeout_s,
         "send_max_attempts": settings.send_max_attempts,
         "send_base_delay_s": settings.send_base_delay_s,
-        "twilio_api_base_url": settings.twilio_api_base_url,
+        "environ": dict(settings.environ),
         "public_base_url": settings.public_base_url,
         "trusted_proxies": settings.trusted_proxies,
     }
@@ -151,29 +149,32 @@ class Container(containers.DeclarativeContainer):
     worker_channel_directory = providers.Singleton(
         ChannelDirectoryService, agents=worker_agent_store, vault=vault
     )
-    twilio_http = providers.Singleton(
-        HttpxTwilioHttpClient, api_base_url=config.twilio_api_base_url, client=http
+    # The channel plugins (config/channels.py): the core's ChannelCatalog, and one sender
+    # routed by kind.
+    channels = providers.Singleton(
+        build_registry,
+        providers.Singleton(
+            PluginDeps,
+            http=http,
+            channels=worker_channel_directory,
+            env=config.environ,
+            send_max_attempts=config.send_max_attempts,
+            send_base_delay_s=config.send_base_delay_s,
+            public_base_url=config.public_base_url,
+            sleep=providers.Callable(lambda m: m.counting_sleep(), metrics),
+        ),
     )
-    twilio_sender = providers.Singleton(
-        TwilioMessageSender,
-        channels=worker_channel_directory,
-        http_client=twilio_http,
-        max_attempts=config.send_max_attempts,
-        base_delay_s=config.send_base_delay_s,
-        status_callback_base=config.public_base_url,
-        sleep=providers.Callable(lambda m: m.counting_sleep(), metrics),
-    )
-    webchat_sender = providers.Singleton(WebChatSender)
-    sender = providers.Singleton(
-        ChannelRouterSender, routes=providers.Dict(twilio=twilio_sender, web=webchat_sender)
-    )
+    # Replies leave through the registry (routed by kind); tests override this one provider.
+    sender = providers.Callable(lambda registry: registry, channels)
     metered_sender = providers.Singleton(MeteredSender, inner=sender, metrics=metrics)
     sandbox_store = providers.Singleton(TwilioDoubleStore)
 
     truncation = providers.Singleton(
         TruncationPolicy, segmenter=providers.Singleton(RegexSegmenter)
     )
-    intake = providers.Singleton(Intake, store=message_store, queue=queue, clock=clock)
+    intake = providers.Singleton(
+        Intake, store=message_store, queue=queue, clock=clock, catalog=channels
+    )
     responder = providers.Singleton(
         Responder,
         store=worker_message_store,
@@ -182,6 +183,7 @@ class Container(containers.DeclarativeContainer):
         sender=metered_sender,
         truncation=truncation,
         clock=clock,
+        catalog=channels,
         history_window=config.history_window,
         metrics=metrics,
     )

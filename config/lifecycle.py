@@ -18,6 +18,7 @@ from adapters.persistence.tortoise.database import (
 )
 from adapters.queue.procrastinate_queue import ProcrastinateWorkQueue
 from config.container import Container
+from config.settings import Settings
 from config.vault import load_database_keyring
 
 log = logging.getLogger(__name__)
@@ -145,3 +146,20 @@ async def ensure_demo(container: Container) -> DemoSetup:
     )
     await workspaces.set_setting(DEMO_SETTING, agent.id)
     return DemoSetup(agent.id, api_key)
+
+
+def print_demo(settings: Settings, demo: DemoSetup, host: str, port: int) -> None:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    base = settings.public_base_url or f"http://{shown}:{port}"
+    lines = ["", "Channel gateway (dev) is starting."]
+    if demo.api_key:
+        lines += ["Admin API key (shown once, keep it):", f"  {demo.api_key}"]
+    lines += [
+        f"Demo agent: {demo.agent_id}",
+        f"Its WhatsApp webhook URL (HTTP POST): {base}/webhooks/twilio/{demo.agent_id}",
+        "Try it without Twilio, in another terminal:",
+        f'  .venv/bin/python -m app sandbox say --url {base} --agent {demo.agent_id} "Hello!"',
+        f"Replies sent through the local Twilio sandbox: {base}/sandbox/twilio/messages",
+        "",
+    ]
+    print("\n".join(lines), flush=True)

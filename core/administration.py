@@ -133,6 +133,15 @@ class AdministrationService:
             raise NotFoundError(f"{kind} is not configured for this agent")
         return _without_secret_values(record)
 
+    async def list_channels(self, workspace_id: str, agent_id: str) -> list[ResolvedChannel]:
+        await self.get_agent(workspace_id, agent_id)
+        return [_without_secret_values(r) for r in await self.agents.list_channels(agent_id)]
+
+    async def delete_channel(self, workspace_id: str, agent_id: str, kind: str) -> None:
+        await self.get_agent(workspace_id, agent_id)
+        if not await self.agents.delete_channel(agent_id, kind):
+            raise NotFoundError(f"{kind} is not configured for this agent")
+
     async def list_leads(
         self,
         workspace_id: str,

@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from core.errors import ValidationFailed
 from core.session import SessionId
+from core.text import MAX_ID_CHARS, MAX_NAME_CHARS, storable
 from core.truncation import TruncationPolicy
 from ports.driven import (
     AgentExecutor,
     AgentStore,
+    ChannelCatalog,
     Clock,
     MessageSender,
     MessageStore,
     Metrics,
     WorkQueue,
 )
-from ports.errors import Conflict, ExecutorFailed, SendFailed, SendOutcomeUnknown
+from ports.errors import Conflict, ExecutorFailed, NotFound, SendFailed, SendOutcomeUnknown
 from ports.values import (
     ANSWERED,
     FAILED,
@@ -26,7 +29,9 @@ from ports.values import (
     UNKNOWN,
     USER,
     AcceptResult,
+    AgentRecord,
     AgentRequest,
+    ChannelTraits,
     InboundMessage,
     OutboundMessage,
     StoredMessage,
@@ -47,6 +52,36 @@ class NoMetrics:
         pass
 
 
+def _traits(catalog: ChannelCatalog, kind: str) -> ChannelTraits:
+    """A kind's traits; an unregistered kind (a plugin removed since) still gets an answer, and
+    its sender then fails visibly."""
+    try:
+        return catalog.traits(kind)
+    except NotFound:
+        return ChannelTraits(kind, kind, 1500, False)
+
+
+def normalised(message: InboundMessage) -> InboundMessage:
+    """The message as every database stores it (see core.text); over-long ids are refused."""
+    errors = {
+        name: f"must be at most {MAX_ID_CHARS} characters"
+        for name in ("external_id", "contact")
+        if len(getattr(message, name)) > MAX_ID_CHARS
+    }
+    if errors:
+        raise ValidationFailed(errors)
+    name = None if message.sender_name is None else storable(message.sender_name)
+    return InboundMessage(
+        agent_id=message.agent_id,
+        kind=message.kind,
+        contact=storable(message.contact),
+        external_id=storable(message.external_id),
+        body=storable(message.body),
+        sender_name=name[:MAX_NAME_CHARS] if name else None,
+        attributes={storable(k): storable(v) for k, v in message.attributes.items()},
+    )
+
+
 @dataclass
 class Intake:
     """Implements MessageIntake: store durably first, then ask for an answer."""
@@ -54,19 +89,28 @@ class Intake:
     store: MessageStore
     queue: WorkQueue
     clock: Clock
+    catalog: ChannelCatalog
+
+    def session_of(self, agent_id: str, kind: str, contact: str) -> str:
+        prefix = _traits(self.catalog, kind).session_prefix
+        return str(SessionId(prefix, agent_id, contact))
 
     async def accept(self, message: InboundMessage) -> AcceptResult:
-        session = SessionId(message.channel, message.agent_id, message.contact)
-        result = await self.store.accept_inbound(message, str(session), self.clock.now())
+        message = normalised(message)
+        session = self.session_of(message.agent_id, message.kind, message.contact)
+        result = await self.store.accept_inbound(message, session, self.clock.now())
         if not result.duplicate:
             await self.queue.enqueue(result.session_id)
         return result
 
     async def record_delivery(
-        self, agent_id: str, external_id: str, status: str, error: str | None
+        self, agent_id: str, kind: str, external_id: str, status: str, error: str | None
     ) -> bool:
         now = self.clock.now()
-        return await self.store.record_delivery(agent_id, external_id, status, error, now)
+        return await self.store.record_delivery(agent_id, kind, external_id, status, error, now)
+
+    async def conversation(self, agent_id: str, kind: str, contact: str) -> list[StoredMessage]:
+        return await self.store.session_messages(self.session_of(agent_id, kind, contact))
 
 
 @dataclass
@@ -83,6 +127,7 @@ class Responder:
     sender: MessageSender
     truncation: TruncationPolicy
     clock: Clock
+    catalog: ChannelCatalog
     history_window: int = 50
     metrics: Metrics = field(default_factory=NoMetrics)
 
@@ -96,15 +141,20 @@ class Responder:
     async def _answer(self, message: StoredMessage) -> None:
         if message.status == RECEIVED:
             await self.store.mark_processing(message.id, self.clock.now())
-        reply, status = await self._ask_agent(message)
-        text = self.truncation.apply(reply)
+        traits = _traits(self.catalog, message.kind)
+        agent = await self.agents.get_agent(message.agent_id)
+        reply, status = await self._ask_agent(message, agent, traits)
+        if status == ANSWERED and agent is not None and agent.executor.get("format") != "plain":
+            reply = self.catalog.render(message.kind, reply)  # Markdown for the medium, then cut
+        text = self.truncation.apply(reply, traits.max_reply_chars)
         done = self.clock.now()
         stored = await self.store.complete(message.id, status, text, done)
         self.metrics.answered((done - message.created_at).total_seconds(), status)
         await self._deliver(stored)  # the next pending message of the session: no look-up
 
-    async def _ask_agent(self, message: StoredMessage) -> tuple[str, str]:
-        agent = await self.agents.get_agent(message.agent_id)
+    async def _ask_agent(
+        self, message: StoredMessage, agent: AgentRecord | None, traits: ChannelTraits
+    ) -> tuple[str, str]:
         lead = await self.store.lead_for_session(message.session_id)
         if agent is None or lead is None:
             log.error("message %s has no agent or lead", message.id)
@@ -115,9 +165,10 @@ class Responder:
             session_id=message.session_id,
             message=message.content,
             history=tuple(history),
-            lead_phone=lead.contact,
+            lead_contact=lead.contact,
             lead_name=lead.name,
             platform=lead.platform,
+            lead_phone=lead.contact if traits.contact_is_phone else None,
         )
         try:
             return await self.executor.run(agent.executor, request), ANSWERED
@@ -136,7 +187,7 @@ class Responder:
         outbound = OutboundMessage(
             message_id=reply.id,
             agent_id=reply.agent_id,
-            channel=reply.channel,
+            kind=reply.kind,
             contact=reply.contact,
             body=reply.content,
             previous_attempt_at=interrupted_at,

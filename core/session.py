@@ -1,4 +1,4 @@
-"""Sessions: one conversation per agent, channel and contact."""
+"""Sessions: one conversation per agent, channel kind and contact."""
 
 from __future__ import annotations
 
@@ -7,26 +7,27 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class SessionId:
-    """`{channel}_{agent_id}_{contact}`, e.g. `twilio_<agent>_+14155550100`."""
+    """`{prefix}_{agent_id}_{contact}`, e.g. `twilio_<agent>_+14155550100`; the prefix is the
+    channel kind's session prefix (`twilio` for WhatsApp, the seed's format, else the kind)."""
 
-    channel: str
+    prefix: str
     agent_id: str
     contact: str
 
     def __post_init__(self) -> None:
-        for name in ("channel", "agent_id", "contact"):
+        for name in ("prefix", "agent_id", "contact"):
             if not getattr(self, name):
                 raise ValueError(f"session {name} is empty")
-        if "_" in self.channel:
-            raise ValueError("a channel name cannot contain '_'")
+        if "_" in self.prefix:
+            raise ValueError("a session prefix cannot contain '_'")
 
     def __str__(self) -> str:
-        return f"{self.channel}_{self.agent_id}_{self.contact}"
+        return f"{self.prefix}_{self.agent_id}_{self.contact}"
 
 
 @dataclass(frozen=True, slots=True)
 class LeadIdentity:
-    """What makes a lead unique: one per agent, platform and contact."""
+    """What makes a lead unique: one per agent, platform (the channel kind) and contact."""
 
     agent_id: str
     platform: str

@@ -18,10 +18,12 @@ class TruncationPolicy:
     limit: int = 1500
     ellipsis: str = "..."
 
-    def apply(self, text: str) -> str:
-        if len(text) <= self.limit:
+    def apply(self, text: str, limit: int | None = None) -> str:
+        """`text` cut to `limit` (the policy's own when None), e.g. a channel's reply limit."""
+        limit = self.limit if limit is None else limit
+        if len(text) <= limit:
             return text
-        budget = self.limit - len(self.ellipsis)
+        budget = limit - len(self.ellipsis)
         # One code point past the budget: the last cluster of this prefix is either cut by the
         # slice or reaches past the budget, so it is dropped; every earlier break is a real one
         # because break rules only look at the characters around it, all inside the prefix.

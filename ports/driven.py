@@ -11,6 +11,7 @@ from ports.values import (
     AgentRecord,
     AgentRequest,
     ChannelRecord,
+    ChannelTraits,
     HistoryEntry,
     InboundMessage,
     LeadRecord,
@@ -87,10 +88,16 @@ class MessageStore(Protocol):
     ) -> None: ...
 
     async def record_delivery(
-        self, agent_id: str, external_id: str, status: str, error: str | None, at: datetime
+        self,
+        agent_id: str,
+        kind: str,
+        external_id: str,
+        status: str,
+        error: str | None,
+        at: datetime,
     ) -> bool:
-        """Move an outbound message of this agent forward to a provider-reported status (never
-        backwards). False when the agent has no outbound message with this external id."""
+        """Move an outbound message of this agent's `kind` channel forward to a provider-reported
+        status (never backwards). False when there is no outbound message with this id."""
         ...
 
     async def sessions_with_pending_work(self, limit: int) -> list[str]:
@@ -143,6 +150,14 @@ class AgentStore(Protocol):
 
     async def save_channel(self, record: ChannelRecord) -> ChannelRecord: ...
 
+    async def delete_channel(self, agent_id: str, kind: str) -> bool:
+        """Remove an agent's channel; False when there was none."""
+        ...
+
+    async def list_channels(self, agent_id: str) -> list[ChannelRecord]:
+        """The agent's configured channels, oldest first."""
+        ...
+
     async def all_channels(self) -> list[ChannelRecord]: ...
 
 
@@ -175,6 +190,18 @@ class AgentExecutor(Protocol):
 class TextSegmenter(Protocol):
     def graphemes(self, text: str) -> Iterable[str]:
         """The text split into extended grapheme clusters (what a reader sees as one character)."""
+        ...
+
+
+class ChannelCatalog(Protocol):
+    """The registered channel kinds, as the core needs them.
+
+    `traits` raises NotFound for a kind that is not registered."""
+
+    def traits(self, kind: str) -> ChannelTraits: ...
+
+    def render(self, kind: str, text: str) -> str:
+        """The agent's Markdown rendered for the kind's medium (before any cut)."""
         ...
 
 

@@ -42,10 +42,15 @@ class MessageIntake(Protocol):
     async def accept(self, message: InboundMessage) -> AcceptResult: ...
 
     async def record_delivery(
-        self, agent_id: str, external_id: str, status: str, error: str | None
+        self, agent_id: str, kind: str, external_id: str, status: str, error: str | None
     ) -> bool:
-        """Apply a provider's delivery report to an outbound message of this agent; False if
-        the agent has no such message (a report can never touch another agent's message)."""
+        """Apply a provider's delivery report to an outbound message of this agent's `kind`
+        channel; False if there is no such message (a report never touches another agent's)."""
+        ...
+
+    async def conversation(self, agent_id: str, kind: str, contact: str) -> list[StoredMessage]:
+        """The messages exchanged with one contact on one channel, oldest first ([] if none):
+        for channels whose person reads replies from the gateway itself (web chat)."""
         ...
 
 
@@ -94,6 +99,14 @@ class Administration(Protocol):
 
     async def get_channel(self, workspace_id: str, agent_id: str, kind: str) -> ResolvedChannel:
         """The channel with secret names only (values never leave); NotFound if none."""
+        ...
+
+    async def list_channels(self, workspace_id: str, agent_id: str) -> list[ResolvedChannel]:
+        """The agent's configured channels, secret names only."""
+        ...
+
+    async def delete_channel(self, workspace_id: str, agent_id: str, kind: str) -> None:
+        """Remove a channel (its webhook then answers as never configured); NotFound if none."""
         ...
 
     async def list_leads(

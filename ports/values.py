@@ -44,17 +44,28 @@ class PhoneNumber:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelTraits:
+    """What the core knows of a channel kind: how its sessions are named and how long a reply
+    may be. `kind` is also the leads' platform; `contact_is_phone` says whether a contact on it
+    is an E.164 phone number."""
+
+    kind: str
+    session_prefix: str
+    max_reply_chars: int
+    contact_is_phone: bool
+
+
+@dataclass(frozen=True, slots=True)
 class InboundMessage:
     """A message a person sent on some channel, as the channel adapter understood it.
 
-    `channel` names the adapter (it prefixes the session id, e.g. `twilio`), `platform` the
-    network the person used (`whatsapp`, `web`), `contact` the person's address on it (an
-    E.164 phone, a visitor id), `external_id` the channel's own id used to drop retries.
+    `kind` names the channel (and the leads' platform), `contact` the person's address on it
+    (an E.164 phone, a chat id, a visitor id), `external_id` the channel's own id of the
+    message, unique per (agent, kind), used to drop retries.
     """
 
     agent_id: str
-    channel: str
-    platform: str
+    kind: str
     contact: str
     external_id: str
     body: str
@@ -79,7 +90,7 @@ class StoredMessage:
     id: int
     session_id: str
     agent_id: str
-    channel: str
+    kind: str
     contact: str
     role: str
     content: str
@@ -142,9 +153,10 @@ class AgentRequest:
     session_id: str
     message: str
     history: tuple[HistoryEntry, ...]
-    lead_phone: str
+    lead_contact: str
     lead_name: str | None
     platform: str
+    lead_phone: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -152,13 +164,18 @@ class AgentRequest:
             "session_id": self.session_id,
             "message": self.message,
             "history": [{"role": h.role, "content": h.content} for h in self.history],
-            "lead": {"phone": self.lead_phone, "name": self.lead_name, "platform": self.platform},
+            "lead": {
+                "phone": self.lead_phone,
+                "contact": self.lead_contact,
+                "name": self.lead_name,
+                "platform": self.platform,
+            },
         }
 
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """A reply to deliver to `contact` through `channel` on behalf of `agent_id`.
+    """A reply to deliver to `contact` through the channel `kind` on behalf of `agent_id`.
 
     `previous_attempt_at` is set when an earlier attempt left with an unknown outcome (a crash
     or timeout after the request was sent): the sender must look for it before sending again,
@@ -167,7 +184,7 @@ class OutboundMessage:
 
     message_id: int
     agent_id: str
-    channel: str
+    kind: str
     contact: str
     body: str
     previous_attempt_at: datetime | None = None

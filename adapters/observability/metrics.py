@@ -47,7 +47,7 @@ class GatewayMetrics:
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.sends = Counter(
-            "gateway_sends_total", "Replies sent, by channel and outcome", ["channel", "outcome"],
+            "gateway_sends_total", "Replies sent, by channel kind and outcome", ["kind", "outcome"],
             registry=r,
         )  # fmt: skip
         self.retries = Counter(
@@ -121,4 +121,4 @@ class MeteredSender:
             outcome = "unknown"
             raise
         finally:
-            self._metrics.sends.labels(message.channel, outcome).inc()
+            self._metrics.sends.labels(message.kind, outcome).inc()

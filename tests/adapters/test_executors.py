@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import sys
 import threading
 import time
 import types
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -35,9 +37,10 @@ def make_request(
         session_id="twilio_agent-1_+14155550100",
         message=message,
         history=history,
-        lead_phone="+14155550100",
+        lead_contact="+14155550100",
         lead_name=name,
         platform="whatsapp",
+        lead_phone="+14155550100",
     )
 
 
@@ -109,7 +112,12 @@ async def test_http_posts_the_exact_request_json_with_headers(
             {"role": "user", "content": "second question"},
             {"role": "assistant", "content": "second answer"},
         ],
-        "lead": {"phone": "+14155550100", "name": "Ana", "platform": "whatsapp"},
+        "lead": {
+            "phone": "+14155550100",
+            "contact": "+14155550100",
+            "name": "Ana",
+            "platform": "whatsapp",
+        },
     }
 
 
@@ -120,7 +128,12 @@ async def test_http_without_headers_and_null_name(bridge: GraphExecutorBridge) -
     assert await bridge.run({"kind": "http", "url": URL}, make_request(name=None)) == "ok"
 
     body = json.loads(route.calls.last.request.content)
-    assert body["lead"] == {"phone": "+14155550100", "name": None, "platform": "whatsapp"}
+    assert body["lead"] == {
+        "phone": "+14155550100",
+        "contact": "+14155550100",
+        "name": None,
+        "platform": "whatsapp",
+    }
     assert body["history"] == []
     assert "Authorization" not in route.calls.last.request.headers
 
@@ -296,7 +309,12 @@ async def test_python_graph_gets_messages_and_config(
     assert config == {
         "configurable": {
             "thread_id": "twilio_agent-1_+14155550100",
-            "lead": {"phone": "+14155550100", "name": "Ana", "platform": "whatsapp"},
+            "lead": {
+                "phone": "+14155550100",
+                "contact": "+14155550100",
+                "name": "Ana",
+                "platform": "whatsapp",
+            },
         }
     }
 
@@ -499,6 +517,306 @@ async def test_example_targets(bridge: GraphExecutorBridge) -> None:
     assert graph_reply == "Ana, you said: hello"
     shout_reply = await bridge.run(py("adapters.executors.examples:shout"), make_request())
     assert shout_reply == "HELLO"
+
+
+# --- agent code can never stop the gateway -----------------------------------------------------
+
+PERSONAL = ("+14155550100", "Ana", "hello")  # phone, name and text of make_request()
+
+KILLER_AGENTS = """
+import asyncio
+import sys
+
+
+def sync_exit(payload):
+    sys.exit(payload["message"])
+
+
+def sync_interrupt(payload):
+    raise KeyboardInterrupt(payload["lead"]["phone"])
+
+
+def sync_cancel(payload):
+    raise asyncio.CancelledError(payload["lead"]["name"])
+
+
+def sync_generator_exit(payload):
+    raise GeneratorExit(payload["message"])
+
+
+async def async_exit(payload):
+    sys.exit(payload["message"])
+
+
+async def async_interrupt(payload):
+    raise KeyboardInterrupt(payload["lead"]["phone"])
+
+
+async def async_cancel(payload):
+    raise asyncio.CancelledError(payload["lead"]["name"])
+
+
+async def async_generator_exit(payload):
+    raise GeneratorExit(payload["message"])
+
+
+def _generator_exit():
+    raise GeneratorExit("+14155550100")
+
+
+async def async_awaits_generator_exit(payload):
+    await asyncio.to_thread(_generator_exit)
+
+
+async def async_awaits_exit(payload):
+    await asyncio.to_thread(sys.exit, payload["message"])
+
+
+async def async_value_error(payload):
+    raise ValueError(payload["lead"]["phone"] + " " + payload["message"])
+
+
+class Graph:
+    def __init__(self, error):
+        self.error = error
+
+    async def ainvoke(self, state, config=None):
+        raise self.error(config["configurable"]["lead"]["phone"], state["messages"][-1])
+
+
+graph_exit = Graph(SystemExit)
+graph_interrupt = Graph(KeyboardInterrupt)
+graph_cancel = Graph(asyncio.CancelledError)
+graph_generator_exit = Graph(GeneratorExit)
+
+
+class SyncInstance:
+    def __call__(self, payload):
+        raise SystemExit(payload["lead"]["phone"])
+
+
+class AsyncInstance:
+    async def __call__(self, payload):
+        raise KeyboardInterrupt(payload["lead"]["phone"])
+
+
+sync_instance = SyncInstance()
+async_instance = AsyncInstance()
+"""
+
+
+@pytest.fixture
+def killers(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real module of agents that raise BaseExceptions, written to disk and importable."""
+    name = f"killer_agents_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(KILLER_AGENTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name
+    sys.modules.pop(name, None)
+
+
+def assert_private(reason: str) -> None:
+    for personal in PERSONAL:
+        assert personal not in reason, reason
+
+
+@pytest.mark.parametrize(
+    ("attribute", "error"),
+    [
+        ("sync_exit", "SystemExit"),
+        ("sync_interrupt", "KeyboardInterrupt"),
+        ("sync_cancel", "CancelledError"),
+        ("sync_generator_exit", "GeneratorExit"),
+        ("async_exit", "SystemExit"),
+        ("async_interrupt", "KeyboardInterrupt"),
+        ("async_cancel", "CancelledError"),
+        ("async_generator_exit", "GeneratorExit"),
+        ("async_awaits_generator_exit", "GeneratorExit"),
+        ("async_awaits_exit", "SystemExit"),
+        ("async_value_error", "ValueError"),
+        ("graph_exit", "SystemExit"),
+        ("graph_interrupt", "KeyboardInterrupt"),
+        ("graph_cancel", "CancelledError"),
+        ("graph_generator_exit", "GeneratorExit"),
+        ("sync_instance", "SystemExit"),
+        ("async_instance", "KeyboardInterrupt"),
+    ],
+)
+async def test_whatever_agent_code_raises_becomes_executor_failed(
+    bridge: GraphExecutorBridge,
+    killers: str,
+    caplog: pytest.LogCaptureFixture,
+    attribute: str,
+    error: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    reason = await failure(bridge, py(f"{killers}:{attribute}"), make_request())
+
+    assert reason == f"python executor raised {error}"
+    assert_private(reason)
+    for record in caplog.records:
+        assert_private(record.getMessage())
+    # The gateway is still here and the next message is answered.
+    assert (await bridge.run({"kind": "demo"}, make_request())).startswith("Hi Ana!")
+
+
+@pytest.mark.parametrize("target", ["sys:exit", "builtins:exit", "builtins:quit"])
+async def test_stdlib_exits_as_targets_fail(
+    bridge: GraphExecutorBridge, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO())  # `exit()` closes stdin before raising
+    reason = await failure(bridge, py(target), make_request())
+    assert reason == "python executor raised SystemExit"
+
+
+async def test_sys_exit_run_inside_a_worker_task_leaves_the_task_alive(
+    bridge: GraphExecutorBridge,
+) -> None:
+    async def worker() -> str:
+        try:
+            return await bridge.run(py("sys:exit"), make_request())
+        except ExecutorFailed as e:
+            return f"failed: {e}"
+
+    assert await asyncio.create_task(worker()) == "failed: python executor raised SystemExit"
+
+
+async def test_module_exiting_at_import_fails(
+    bridge: GraphExecutorBridge, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"exits_on_import_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text("import sys\nsys.exit('+14155550100')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        reason = await failure(bridge, py(f"{name}:agent"), make_request())
+    finally:
+        sys.modules.pop(name, None)
+    assert reason.endswith("raised SystemExit")
+    assert_private(reason)
+
+
+async def test_agent_raising_executor_failed_cannot_put_the_request_in_the_reason(
+    bridge: GraphExecutorBridge, agents: Any
+) -> None:
+    async def agent(payload: dict[str, Any]) -> str:
+        raise ExecutorFailed(f"{payload['lead']['phone']} {payload['message']}")
+
+    agents.agent = agent
+    reason = await failure(bridge, py("fake_agents:agent"), make_request())
+    assert reason == "python executor raised ExecutorFailed"
+
+
+async def test_agent_raising_keeps_its_exception_as_the_cause(
+    bridge: GraphExecutorBridge, killers: str
+) -> None:
+    with pytest.raises(ExecutorFailed) as info:
+        await bridge.run(py(f"{killers}:async_exit"), make_request())
+    assert isinstance(info.value.__cause__, SystemExit)
+
+
+async def test_timeout_still_applies_when_the_agent_turns_cancellation_into_an_exit(
+    bridge: GraphExecutorBridge, agents: Any
+) -> None:
+    async def agent(payload: dict[str, Any]) -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise SystemExit(1) from None
+        return "never"
+
+    agents.agent = agent
+    reason = await failure(bridge, py("fake_agents:agent", timeout_s=0.05), make_request())
+    assert "timed out" in reason
+
+
+def swallowing_agent(started: asyncio.Event) -> Any:
+    async def agent(payload: dict[str, Any]) -> str:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise SystemExit(1) from None  # the agent hides the cancellation
+        return "never"
+
+    return agent
+
+
+def sleeping_agent(started: asyncio.Event) -> Any:
+    async def agent(payload: dict[str, Any]) -> str:
+        started.set()
+        await asyncio.sleep(10)
+        return "never"
+
+    return agent
+
+
+class SleepingGraph:
+    def __init__(self, started: asyncio.Event) -> None:
+        self.started = started
+
+    async def ainvoke(self, state: dict[str, Any], config: Any = None) -> Any:
+        self.started.set()
+        await asyncio.sleep(10)
+
+
+@pytest.mark.parametrize("make_agent", [sleeping_agent, swallowing_agent, SleepingGraph])
+async def test_a_real_cancellation_of_the_worker_propagates(
+    bridge: GraphExecutorBridge, agents: Any, make_agent: Any
+) -> None:
+    started = asyncio.Event()
+    agents.agent = make_agent(started)
+    task = asyncio.create_task(bridge.run(py("fake_agents:agent"), make_request()))
+    await started.wait()
+
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+
+
+async def test_a_real_cancellation_during_a_sync_agent_propagates(
+    bridge: GraphExecutorBridge, agents: Any
+) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def agent(payload: dict[str, Any]) -> str:
+        started.set()
+        release.wait(5)
+        return "late"
+
+    agents.agent = agent
+    task = asyncio.create_task(bridge.run(py("fake_agents:agent"), make_request()))
+    try:
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        release.set()
+
+
+@respx.mock
+async def test_a_real_cancellation_during_an_http_call_propagates(
+    bridge: GraphExecutorBridge,
+) -> None:
+    started = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        started.set()
+        await asyncio.sleep(10)
+        return httpx.Response(200, json={"reply": "too late"})
+
+    respx.post(URL).mock(side_effect=slow)
+    task = asyncio.create_task(bridge.run(http_spec(), make_request()))
+    await started.wait()
+
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 # --- demo -------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ async def accept(
     name: str | None = None,
     platform: str = "whatsapp",
 ) -> AcceptResult:
-    message = InboundMessage(agent_id, "twilio", platform, contact, external_id, body, name)
+    message = InboundMessage(agent_id, platform, contact, external_id, body, name)
     return await stores.messages.accept_inbound(message, session_of(agent_id, contact), at(seconds))
 
 
@@ -139,7 +139,7 @@ async def test_accept_inbound_stores_a_received_message_and_drops_duplicates(
         session_id,
         agent_id,
     )
-    assert (stored.channel, stored.contact, stored.role) == ("twilio", PHONE, "user")
+    assert (stored.kind, stored.contact, stored.role) == ("whatsapp", PHONE, "user")
     assert (stored.content, stored.status, stored.external_id) == ("hello", "received", "SM1")
     assert stored.created_at == T0 and stored.reply_to_id is None
     lead = await stores.messages.lead_for_session(session_id)
@@ -216,7 +216,7 @@ async def test_a_message_moves_through_processing_reply_sending_and_sent(stores:
     assert (reply.reply_to_id, reply.session_id, reply.agent_id) == (
         first.message_id, session_id, agent_id,
     )  # fmt: skip
-    assert (reply.channel, reply.contact, reply.created_at) == ("twilio", PHONE, at(3))
+    assert (reply.kind, reply.contact, reply.created_at) == ("whatsapp", PHONE, at(3))
     assert reply.external_id is None and reply.attempt_started_at is None
     assert reply.id > second.message_id
     assert await m.reply_of(first.message_id) == reply
@@ -271,23 +271,27 @@ async def test_record_delivery_only_moves_forward(stores: Stores) -> None:
         assert row is not None
         return row.status, row.error
 
-    assert await m.record_delivery(agent_id, "SMout", "sent", None, at(4))
+    assert await m.record_delivery(agent_id, "whatsapp", "SMout", "sent", None, at(4))
     assert await status() == ("sent", None)
-    assert await m.record_delivery(agent_id, "SMout", "delivered", None, at(5))
+    assert await m.record_delivery(agent_id, "whatsapp", "SMout", "delivered", None, at(5))
     assert await status() == ("delivered", None)
-    assert await m.record_delivery(agent_id, "SMout", "read", None, at(6))
-    assert await m.record_delivery(agent_id, "SMout", "delivered", None, at(7))  # late report
-    assert await m.record_delivery(agent_id, "SMout", "failed", "30008", at(8))
+    assert await m.record_delivery(agent_id, "whatsapp", "SMout", "read", None, at(6))
+    assert await m.record_delivery(
+        agent_id, "whatsapp", "SMout", "delivered", None, at(7)
+    )  # late report
+    assert await m.record_delivery(agent_id, "whatsapp", "SMout", "failed", "30008", at(8))
     assert await status() == ("read", None)
-    assert await m.record_delivery(agent_id, "SMout", "accepted", None, at(9))  # not ours: ignored
+    assert await m.record_delivery(
+        agent_id, "whatsapp", "SMout", "accepted", None, at(9)
+    )  # not ours: ignored
     assert await status() == ("read", None)
-    assert not await m.record_delivery(agent_id, "SMnope", "delivered", None, at(10))
+    assert not await m.record_delivery(agent_id, "whatsapp", "SMnope", "delivered", None, at(10))
     assert not await m.record_delivery(
-        agent_id, "SMin", "delivered", None, at(10)
+        agent_id, "whatsapp", "SMin", "delivered", None, at(10)
     )  # a user message
     other_agent = await new_agent(stores)
-    assert not await m.record_delivery(other_agent, "SMout", "failed", "1", at(11))
-    assert not await m.record_delivery("not-a-uuid", "SMout", "failed", "1", at(11))
+    assert not await m.record_delivery(other_agent, "whatsapp", "SMout", "failed", "1", at(11))
+    assert not await m.record_delivery("not-a-uuid", "whatsapp", "SMout", "failed", "1", at(11))
     assert [s.status for s in await m.session_messages(result.session_id)] == ["answered", "read"]
 
 
@@ -298,8 +302,8 @@ async def test_record_delivery_failure_keeps_its_error(stores: Stores) -> None:
     reply = await m.complete(result.message_id, "answered", "ok", at(1))
     await m.mark_sent(reply.id, SendReceipt("SMout", "queued"), at(3))
     assert await m.next_pending(result.session_id) is None
-    assert await m.record_delivery(agent_id, "SMout", "undelivered", "30003", at(4))
-    assert await m.record_delivery(agent_id, "SMout", "sent", None, at(5))
+    assert await m.record_delivery(agent_id, "whatsapp", "SMout", "undelivered", "30003", at(4))
+    assert await m.record_delivery(agent_id, "whatsapp", "SMout", "sent", None, at(5))
     row = await m.reply_of(result.message_id)
     assert row is not None and (row.status, row.error) == ("undelivered", "30003")
 

@@ -20,7 +20,7 @@ from tests.e2e.conftest import (
 
 LEAD_FIELDS = [
     "id", "agent_id", "platform", "phone", "name", "first_seen_at", "last_seen_at",
-    "message_count",
+    "message_count", "contact",
 ]  # fmt: skip
 
 
@@ -179,6 +179,7 @@ async def test_the_channel_is_404_until_configured_then_has_the_contract_shape(
 
     assert put.status_code == 200
     expected = {
+        "kind": "whatsapp",
         "account_sid": ACCOUNT_SID,
         "phone_number": CHANNEL_NUMBER,
         "enabled": True,
@@ -285,9 +286,7 @@ async def store_leads(gw: Gateway, agent_id: str, count: int, start: int = 0) ->
     for i in range(start, start + count):
         phone = f"+1415555{i:04d}"
         phones.append(phone)
-        message = InboundMessage(
-            agent_id, "twilio", "whatsapp", phone, f"SMlead{i:06d}", "hi", f"Lead {i}"
-        )
+        message = InboundMessage(agent_id, "whatsapp", phone, f"SMlead{i:06d}", "hi", f"Lead {i}")
         await store.accept_inbound(message, f"twilio_{agent_id}_{phone}", clock.now())
     return phones
 

@@ -281,7 +281,7 @@ async def test_an_http_agent_gets_the_contract_request(gateway: Gateway) -> None
             {"role": "user", "content": "one"},
             {"role": "assistant", "content": "Hi from HTTP"},
         ],
-        "lead": {"phone": PHONE, "name": "Ana", "platform": "whatsapp"},
+        "lead": {"phone": PHONE, "contact": PHONE, "name": "Ana", "platform": "whatsapp"},
     }
     assert gateway.twilio.bodies() == ["Hi from HTTP", "Hi from HTTP"]
 
@@ -373,7 +373,7 @@ async def test_an_interrupted_reply_is_not_mistaken_for_an_identical_earlier_one
     # half a second after the first one reached Twilio.
     store = gateway.container.message_store()
     accepted = await store.accept_inbound(
-        InboundMessage(agent, "twilio", "whatsapp", PHONE, "SM" + "2" * 32, "second", "Ana"),
+        InboundMessage(agent, "whatsapp", PHONE, "SM" + "2" * 32, "second", "Ana"),
         session,
         first_sent_at,
     )

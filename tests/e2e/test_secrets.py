@@ -64,4 +64,4 @@ async def test_the_auth_token_is_never_stored_logged_or_answered(
             for body in bodies:
                 assert form not in body
     # The capture saw the sending path (the 429 retry is logged), so the check proves something.
-    assert {r.name for r in caplog.records if r.name.startswith("adapters.outbound")}
+    assert {r.name for r in caplog.records if r.name.startswith("adapters.twilio")}

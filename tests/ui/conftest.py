@@ -7,7 +7,7 @@ import html
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,9 +15,12 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from dependency_injector import providers
 from quart import Response
 from quart.typing import TestClientProtocol
 
+from adapters.channels.base import ChannelPlugin
+from adapters.channels.registry import ChannelRegistry
 from app import create_app
 from config.container import Container, build_container
 from config.settings import Settings
@@ -90,14 +93,14 @@ class Ui:
         return match.group(1)
 
     async def enable_whatsapp(self, agent_id: str) -> Page:
-        await self.get(f"/ui/agents/{agent_id}/deploy")
+        await self.get(f"/ui/agents/{agent_id}/deploy/whatsapp")
         form = {
             "account_sid": ACCOUNT_SID,
             "auth_token": AUTH_TOKEN,
             "phone_number": CHANNEL_NUMBER,
             "action": "enable",
         }
-        return await self.post(f"/ui/agents/{agent_id}/deploy", form)
+        return await self.post(f"/ui/agents/{agent_id}/deploy/whatsapp", form)
 
     async def whatsapp_message(self, agent_id: str, body: str = "Hi", name: str = "Ana") -> int:
         path = f"/webhooks/twilio/{agent_id}"
@@ -136,13 +139,17 @@ UiFactory = Callable[..., AbstractAsyncContextManager[Ui]]
 @pytest.fixture
 def open_ui(make_settings: SettingsFactory) -> UiFactory:
     """`async with open_ui(**env) as ui:` a started app (fresh SQLite in tmp_path) and a
-    client that is not signed in yet; Twilio's REST API is a respx mock."""
+    client that is not signed in yet; Twilio's REST API is a respx mock. `plugins` are
+    registered after the configured channel kinds (a kind the UI has never heard of)."""
 
     @asynccontextmanager
-    async def open_(**env: str) -> AsyncIterator[Ui]:
+    async def open_(plugins: Sequence[ChannelPlugin] = (), **env: str) -> AsyncIterator[Ui]:
         values = {"TWILIO_API_BASE_URL": TWILIO_BASE, "SHUTDOWN_DEADLINE_S": "5", **env}
         settings = make_settings(**values)
         container = build_container(settings)
+        if plugins:
+            registry = ChannelRegistry([*container.channels(), *plugins])
+            container.channels.override(providers.Object(registry))
         app = create_app(container)
         sent: list[dict[str, str]] = []
 

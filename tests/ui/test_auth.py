@@ -85,7 +85,12 @@ def test_safe_next_keeps_redirects_inside_the_ui(target: str | None) -> None:
 
 
 async def test_a_post_without_its_csrf_token_is_403(signed_in: Ui) -> None:
-    for path in ("/ui/agents", "/ui/logout", "/ui/agents/x/deploy", "/ui/agents/x/try/messages"):
+    for path in (
+        "/ui/agents",
+        "/ui/logout",
+        "/ui/agents/x/deploy/whatsapp",
+        "/ui/agents/x/try/messages",
+    ):
         page = await signed_in.post(path, {"name": "x", "kind": "demo"}, csrf=False)
         assert page.status == 403, path
         page = await signed_in.post(path, {"csrf_token": "forged"})

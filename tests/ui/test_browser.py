@@ -225,7 +225,7 @@ def test_deploy_leads_conversations_and_try_it_in_chromium(page: Any, service: S
     page.get_by_role("button", name="Save & Enable").click()
     webhook = f"{service.base}/webhooks/twilio/{agent_id}"
     expect(page.get_by_label("Webhook URL")).to_have_value(webhook)
-    expect(page.get_by_text("An Auth Token is stored")).to_be_visible()
+    expect(page.get_by_text("A value is stored. Leave empty to keep it.")).to_be_visible()
     expect(page.get_by_text("+1 415 523 8886").first).to_be_visible()
     assert AUTH_TOKEN not in page.content()
     page.get_by_role("button", name="Copy").click()
@@ -258,9 +258,9 @@ def test_deploy_leads_conversations_and_try_it_in_chromium(page: Any, service: S
     expect(page.locator("#chat .msg-assistant")).to_have_count(2)
     shot(page, "try-it")
 
-    # The visitor is a lead under the Web tab (and not under WhatsApp).
+    # The visitor is a lead under the Web chat tab (and not under WhatsApp).
     page.get_by_role("link", name="Leads", exact=True).first.click()
-    page.get_by_role("link", name="Web", exact=True).click()
+    page.get_by_role("link", name="Web chat", exact=True).click()
     expect(page.get_by_role("row", name=re.compile("Grace"))).to_contain_text("Web chat")
     expect(page.get_by_role("row", name=re.compile("Ada"))).to_have_count(0)
     shot(page, "leads-web")
@@ -277,6 +277,20 @@ def test_deploy_leads_conversations_and_try_it_in_chromium(page: Any, service: S
     page.get_by_role("link", name="Agents", exact=True).click()
     expect(page.get_by_role("row", name=re.compile("Support bot"))).to_be_visible()
     shot(page, "agents")
+
+    # Disable keeps the settings; Remove asks first, then deletes them: the webhook is refused.
+    page.get_by_role("link", name="Deploy", exact=True).first.click()
+    page.get_by_role("button", name="Disable").click()
+    expect(page.locator(".panel-head .pill")).to_have_text("Disabled")
+    expect(page.get_by_label("Account SID")).to_have_value(ACCOUNT_SID)
+    assert send_whatsapp(service, agent_id, "Still there?", "Ada").status_code == 403
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Remove").click()
+    expect(page.locator(".panel-head .pill")).to_have_text("Disabled")  # dismissed: kept
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Remove").click()
+    expect(page.locator(".panel-head .pill")).to_have_text("Not set up")
+    expect(page.get_by_label("Webhook URL")).to_have_count(0)
 
     # Sign out: back to the login form, and the pages are closed again.
     page.get_by_role("button", name="Sign out").click()

@@ -1,4 +1,5 @@
-"""Agents, Deploy (WhatsApp), Leads, CSV and conversations through the UI's pages."""
+"""Agents, Deploy (WhatsApp, the first registered kind), Leads, CSV and conversations through
+the UI's pages."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 
 import httpx
 
-from adapters.inbound.webchat.channel import WebChat, new_visitor_id
+from adapters.channels.web.chat import WebChat, new_visitor_id
 from tests.ui.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -58,13 +59,14 @@ async def test_deploy_refuses_a_bad_sid_inline_and_never_echoes_the_token(signed
     agent_id = await signed_in.create_agent()
     page = await signed_in.get(f"/ui/agents/{agent_id}/deploy")
     assert "Save &amp; Enable" in page.text and "Not set up" in page.text
+    assert f'action="/ui/agents/{agent_id}/deploy/whatsapp"' in page.text  # the first kind
     form = {
         "account_sid": "AC123",
         "auth_token": AUTH_TOKEN,
         "phone_number": "14155238886",
         "action": "enable",
     }
-    page = await signed_in.post(f"/ui/agents/{agent_id}/deploy", form)
+    page = await signed_in.post(f"/ui/agents/{agent_id}/deploy/whatsapp", form)
     assert page.status == 422
     assert "Account SID must be AC followed by 32 hexadecimal characters." in page.text
     assert "Phone Number must be a phone number in E.164 form" in page.text
@@ -80,15 +82,15 @@ async def test_save_and_enable_shows_the_webhook_url_and_keeps_the_token_secret(
     agent_id = await signed_in.create_agent()
     saved = await signed_in.enable_whatsapp(agent_id)
     assert saved.status == 303
-    page = await signed_in.get(f"/ui/agents/{agent_id}/deploy")
+    page = await signed_in.get(f"/ui/agents/{agent_id}/deploy/whatsapp")
     assert f'value="http://localhost/webhooks/twilio/{agent_id}"' in page.text
-    assert "An Auth Token is stored" in page.text
+    assert "A value is stored. Leave empty to keep it." in page.text
     assert "Enabled" in page.text and "+1 415 523 8886" in page.text
     assert ACCOUNT_SID in page.text
     assert 'name="auth_token" type="password" value=""' in page.text
     # Saving again with the token field left empty keeps the stored token.
     page = await signed_in.post(
-        f"/ui/agents/{agent_id}/deploy",
+        f"/ui/agents/{agent_id}/deploy/whatsapp",
         {"account_sid": ACCOUNT_SID, "phone_number": "+1 415-523-8886", "action": "enable"},
     )
     assert page.status == 303
@@ -100,23 +102,27 @@ async def test_save_and_enable_shows_the_webhook_url_and_keeps_the_token_secret(
 
 async def test_the_first_save_needs_a_token(signed_in: Ui) -> None:
     agent_id = await signed_in.create_agent()
-    await signed_in.get(f"/ui/agents/{agent_id}/deploy")
+    await signed_in.get(f"/ui/agents/{agent_id}/deploy/whatsapp")
     page = await signed_in.post(
-        f"/ui/agents/{agent_id}/deploy",
+        f"/ui/agents/{agent_id}/deploy/whatsapp",
         {"account_sid": ACCOUNT_SID, "phone_number": CHANNEL_NUMBER, "action": "enable"},
     )
     assert page.status == 422
-    assert "Auth Token is required: no auth token is stored yet." in page.text
+    assert "Auth Token is required: none is stored yet." in page.text
 
 
 async def test_disable_turns_the_webhook_away(signed_in: Ui) -> None:
     agent_id = await signed_in.create_agent()
     await signed_in.enable_whatsapp(agent_id)
-    await signed_in.get(f"/ui/agents/{agent_id}/deploy")
-    page = await signed_in.post(f"/ui/agents/{agent_id}/deploy", {"action": "disable"})
+    await signed_in.get(f"/ui/agents/{agent_id}/deploy/whatsapp")
+    page = await signed_in.post(f"/ui/agents/{agent_id}/deploy/whatsapp", {"action": "disable"})
     assert page.status == 303
-    page = await signed_in.get(f"/ui/agents/{agent_id}/deploy")
+    page = await signed_in.get(f"/ui/agents/{agent_id}/deploy/whatsapp")
     assert "Disabled" in page.text and "WhatsApp is disabled" in page.text
+    channel = await signed_in.container.channel_directory().resolve(agent_id, "whatsapp")
+    assert channel is not None and not channel.enabled
+    assert channel.secrets["auth_token"] == AUTH_TOKEN  # disabling keeps the secrets
+    assert channel.settings["account_sid"] == ACCOUNT_SID
     assert await signed_in.whatsapp_message(agent_id) == 403
     await signed_in.enable_whatsapp(agent_id)
     assert await signed_in.whatsapp_message(agent_id) == 200

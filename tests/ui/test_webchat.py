@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from adapters.outbound.webchat import WebChatSender
+from adapters.channels.web.plugin import WebChatSender
 from ports.values import DELIVERED, OutboundMessage
 from tests.ui.conftest import Ui
 
@@ -54,7 +54,7 @@ async def test_the_core_names_the_session_after_the_web_channel(signed_in: Ui) -
     messages = await signed_in.container.admin().session_messages(
         workspace, f"web_{agent_id}_{lead.contact}"
     )
-    assert messages[0].content == "hi" and messages[0].channel == "web"
+    assert messages[0].content == "hi" and messages[0].kind == "web"
 
 
 async def test_without_javascript_the_form_posts_and_comes_back(signed_in: Ui) -> None:

@@ -21,11 +21,37 @@ from adapters.vault.aesgcm import AesGcmVault, KeyRing
 from core.administration import AdministrationService, ChannelDirectoryService
 from core.conversation import Intake, Recovery, Responder
 from core.truncation import TruncationPolicy
-from ports.errors import ExecutorFailed
-from ports.values import AgentRequest, InboundMessage, OutboundMessage, SendReceipt
+from ports.errors import ExecutorFailed, NotFound
+from ports.values import (
+    AgentRequest,
+    ChannelTraits,
+    InboundMessage,
+    OutboundMessage,
+    SendReceipt,
+)
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 PHONE = "+14155550100"
+
+
+class StaticCatalog:
+    """A ChannelCatalog of fixed kinds; `render` marks what it rendered so tests can see it."""
+
+    def __init__(self, *kinds: ChannelTraits, render: Callable[[str], str] | None = None) -> None:
+        self.kinds = {k.kind: k for k in kinds} or {
+            "whatsapp": ChannelTraits("whatsapp", "twilio", 1500, True),
+            "web": ChannelTraits("web", "web", 4096, False),
+            "telegram": ChannelTraits("telegram", "telegram", 4096, False),
+        }
+        self._render = render or (lambda text: text)
+
+    def traits(self, kind: str) -> ChannelTraits:
+        if kind not in self.kinds:
+            raise NotFound(kind)
+        return self.kinds[kind]
+
+    def render(self, kind: str, text: str) -> str:
+        return self._render(text)
 
 
 class SteppingClock:
@@ -106,13 +132,14 @@ class World:
     executor: FakeExecutor = field(default_factory=FakeExecutor)
     sender: FakeSender = field(default_factory=FakeSender)
     vault: AesGcmVault = field(default_factory=lambda: AesGcmVault(KeyRing.generate("k1")))
+    catalog: StaticCatalog = field(default_factory=StaticCatalog)
 
     def __post_init__(self) -> None:
         self.messages = MemoryMessageStore(self.db)
         self.agents = MemoryAgentStore(self.db)
         self.leads = MemoryLeadStore(self.db)
         self.workspaces = MemoryWorkspaceStore(self.db)
-        self.intake = Intake(self.messages, self.queue, self.clock)
+        self.intake = Intake(self.messages, self.queue, self.clock, self.catalog)
         self.recovery = Recovery(self.messages, self.queue)
         self.directory = ChannelDirectoryService(self.agents, self.vault)
         self.admin = self.admin_with(self.vault)
@@ -131,6 +158,7 @@ class World:
             self.sender,
             TruncationPolicy(RegexSegmenter()),
             self.clock,
+            self.catalog,
             **kwargs,
         )
 
@@ -142,7 +170,7 @@ class World:
     def inbound(
         self, agent_id: str, sid: str, body: str = "hi", phone: str = PHONE, name: str = "Ana"
     ) -> InboundMessage:
-        return InboundMessage(agent_id, "twilio", "whatsapp", phone, sid, body, name)
+        return InboundMessage(agent_id, "whatsapp", phone, sid, body, name)
 
     async def receive(self, agent_id: str, sid: str, body: str = "hi", phone: str = PHONE) -> str:
         """Accept a user message through Intake; returns its session id."""

@@ -67,10 +67,10 @@ async def test_record_delivery_moves_forward_only(world: World) -> None:
     await world.responder().answer_session(session)
     sid = f"SM{1:032x}"
 
-    assert await world.intake.record_delivery(agent, sid, "delivered", None) is True
-    assert await world.intake.record_delivery(agent, sid, "read", None) is True
-    assert await world.intake.record_delivery(agent, sid, "delivered", None) is True
-    assert await world.intake.record_delivery(agent, "SMunknown", "read", None) is False
+    assert await world.intake.record_delivery(agent, "whatsapp", sid, "delivered", None) is True
+    assert await world.intake.record_delivery(agent, "whatsapp", sid, "read", None) is True
+    assert await world.intake.record_delivery(agent, "whatsapp", sid, "delivered", None) is True
+    assert await world.intake.record_delivery(agent, "whatsapp", "SMunknown", "read", None) is False
 
     reply = (await world.messages.session_messages(session))[-1]
     assert (reply.role, reply.status) == (ASSISTANT, "read")
@@ -92,8 +92,8 @@ async def test_pending_messages_are_answered_and_sent_in_arrival_order(world: Wo
         "re: message 2",
         "re: message 3",
     ]
-    assert {(s.contact, s.channel, s.agent_id) for s in world.sender.sent} == {
-        (PHONE, "twilio", agent)
+    assert {(s.contact, s.kind, s.agent_id) for s in world.sender.sent} == {
+        (PHONE, "whatsapp", agent)
     }
     stored = await world.messages.session_messages(session)
     users = [m for m in stored if m.role == USER]
@@ -130,7 +130,7 @@ async def test_the_agent_gets_the_request_with_the_lead(world: World) -> None:
         "session_id": session,
         "message": "hello",
         "history": [],
-        "lead": {"phone": PHONE, "name": "Ana", "platform": "whatsapp"},
+        "lead": {"phone": PHONE, "contact": PHONE, "name": "Ana", "platform": "whatsapp"},
     }
 
 

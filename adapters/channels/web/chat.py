@@ -1,4 +1,5 @@
-"""Web chat as a channel: turns what a browser visitor types into an InboundMessage."""
+"""Web chat as a channel: what a browser visitor types goes to the intake, and the visitor
+reads the replies back through the same driving port."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import secrets
 import uuid
 
 from ports.driving import MessageIntake
-from ports.values import AcceptResult, InboundMessage
+from ports.values import AcceptResult, InboundMessage, StoredMessage
 
-CHANNEL = "web"  # prefixes session ids: web_{agent_id}_{visitor_id}
-PLATFORM = "web"  # the leads' platform
+KIND = "web"
 MAX_MESSAGE = 4096
 MAX_NAME = 100
 _VISITOR = re.compile(r"^[0-9a-f]{16,64}$")
@@ -25,14 +25,9 @@ def is_visitor_id(value: object) -> bool:
     return isinstance(value, str) and bool(_VISITOR.match(value))
 
 
-def session_id(agent_id: str, visitor_id: str) -> str:
-    """The session the core keeps for this visitor (the `{channel}_{agent}_{contact}` rule)."""
-    return f"{CHANNEL}_{agent_id}_{visitor_id}"
-
-
 class WebChat:
-    """Hands a visitor's message to the same intake WhatsApp uses; replies come back through
-    the outbound `web` sender and the browser reads them from the transcript."""
+    """Hands a visitor's message to the same intake every channel uses; replies come back
+    through the `web` sender and the browser reads them with `transcript`."""
 
     def __init__(self, intake: MessageIntake) -> None:
         self.intake = intake
@@ -50,11 +45,16 @@ class WebChat:
         return await self.intake.accept(
             InboundMessage(
                 agent_id=agent_id,
-                channel=CHANNEL,
-                platform=PLATFORM,
+                kind=KIND,
                 contact=visitor_id,
                 external_id="web:" + uuid.uuid4().hex,
                 body=body,
                 sender_name=(name or "").strip()[:MAX_NAME] or None,
             )
         )
+
+    async def transcript(self, agent_id: str, visitor_id: str) -> list[StoredMessage]:
+        """What this visitor and the agent said, oldest first."""
+        if not is_visitor_id(visitor_id):
+            return []
+        return await self.intake.conversation(agent_id, KIND, visitor_id)

@@ -1,4 +1,5 @@
-"""The admin API (JSON, bearer keys): agents, the WhatsApp channel, leads and sessions."""
+"""The admin API (JSON, bearer keys): agents, their channels (any registered kind), leads and
+sessions. No channel kind is named here: each plugin validates and describes its own."""
 
 from __future__ import annotations
 
@@ -6,22 +7,28 @@ import csv
 import io
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import phonenumbers
 from quart import Blueprint, Response, g, jsonify, request
 
+from adapters.channels.base import ChannelPlugin
+from adapters.channels.registry import ChannelRegistry
 from adapters.inbound.http.public_url import PublicUrl
-from ports.driving import Administration, ResolvedChannel
+from ports.driving import Administration, ChannelDirectory
 from ports.errors import NotFound
 from ports.values import AgentRecord, LeadRecord, StoredMessage
 
-ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+# `contact` is last: columns a spreadsheet already reads by position keep their place.
 LEAD_COLUMNS = (
     "id", "agent_id", "platform", "phone", "name", "first_seen_at", "last_seen_at",
-    "message_count",
+    "message_count", "contact",
 )  # fmt: skip
+# What a spreadsheet would run as a formula (OWASP's list); only a real E.164 number in a phone
+# column may start with `+`.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_PHONE_COLUMNS = ("phone", "contact")
 
 
 class ApiError(Exception):
@@ -50,12 +57,14 @@ def agent_json(agent: AgentRecord) -> dict[str, Any]:
     }
 
 
-def lead_json(lead: LeadRecord) -> dict[str, Any]:
+def lead_json(lead: LeadRecord, is_phone: Callable[[str], bool]) -> dict[str, Any]:
+    """`contact` for every platform; `phone` only where contacts are phone numbers."""
     return {
         "id": lead.id,
         "agent_id": lead.agent_id,
         "platform": lead.platform,
-        "phone": lead.contact,
+        "contact": lead.contact,
+        "phone": lead.contact if is_phone(lead.platform) else None,
         "name": lead.name,
         "first_seen_at": lead.first_seen_at.isoformat(),
         "last_seen_at": lead.last_seen_at.isoformat(),
@@ -63,23 +72,27 @@ def lead_json(lead: LeadRecord) -> dict[str, Any]:
     }
 
 
-def _cell(value: object) -> object:
+def _cell(column: str, value: object) -> object:
     """A CSV cell; text a spreadsheet would run as a formula gets a leading quote."""
     if value is None:
         return ""
-    if isinstance(value, str) and value[:1] in ("=", "@", "\t", "\r", "-") and len(value) > 1:
-        return "'" + value
-    return value
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    if column in _PHONE_COLUMNS and _E164.match(value):
+        return value
+    return "'" + value
 
 
-async def csv_rows(leads: AsyncIterator[LeadRecord]) -> AsyncIterator[bytes]:
+async def csv_rows(
+    leads: AsyncIterator[LeadRecord], is_phone: Callable[[str], bool]
+) -> AsyncIterator[bytes]:
     """Leads as CSV with a header row, streamed in chunks of about 16 KiB."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(LEAD_COLUMNS)
     async for lead in leads:
-        record = lead_json(lead)
-        writer.writerow([_cell(record[c]) for c in LEAD_COLUMNS])
+        record = lead_json(lead, is_phone)
+        writer.writerow([_cell(c, record[c]) for c in LEAD_COLUMNS])
         if buffer.tell() > 16384:
             yield buffer.getvalue().encode()
             buffer.seek(0)
@@ -107,37 +120,6 @@ async def json_object() -> dict[str, Any]:
     return body
 
 
-def validate_whatsapp(body: dict[str, Any], token_stored: bool) -> dict[str, Any]:
-    """Field rules of `PUT .../channels/whatsapp`; raises ApiError 422 naming each field."""
-    errors: dict[str, str] = {}
-    sid = body.get("account_sid")
-    if not isinstance(sid, str) or not ACCOUNT_SID.match(sid):
-        errors["account_sid"] = "must be AC followed by 32 hexadecimal characters"
-    phone = body.get("phone_number")
-    normalized = None
-    if isinstance(phone, str) and phone.startswith("+"):
-        try:
-            parsed = phonenumbers.parse(phone, None)
-            if phonenumbers.is_possible_number(parsed):
-                normalized = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-        except phonenumbers.NumberParseException:
-            normalized = None
-    if normalized is None or normalized != phone:
-        errors["phone_number"] = "must be a phone number in E.164 form, e.g. +14155238886"
-    token = body.get("auth_token")
-    if token is None:
-        if not token_stored:
-            errors["auth_token"] = "required: no auth token is stored yet"  # noqa: S105
-    elif not isinstance(token, str) or not re.fullmatch(r"[A-Za-z0-9]{16,128}", token):
-        errors["auth_token"] = "must be the Auth Token from the Twilio Console"  # noqa: S105
-    enabled = body.get("enabled", True)
-    if not isinstance(enabled, bool):
-        errors["enabled"] = "must be true or false"
-    if errors:
-        raise ApiError(422, "invalid fields", errors)
-    return {"account_sid": sid, "phone_number": normalized, "auth_token": token, "enabled": enabled}
-
-
 def parse_limit(value: str | None) -> int:
     if value is None or value == "":
         return 50
@@ -146,8 +128,20 @@ def parse_limit(value: str | None) -> int:
     return min(int(value), 500)
 
 
-def admin_api_blueprint(admin: Administration, public_url: PublicUrl) -> Blueprint:
+def phone_platforms(channels: ChannelRegistry) -> Callable[[str], bool]:
+    """Whether a lead platform's contacts are phone numbers (unknown platforms: no)."""
+    phones = {p.kind for p in channels if p.traits.contact_is_phone}
+    return phones.__contains__
+
+
+def admin_api_blueprint(
+    admin: Administration,
+    channels: ChannelRegistry,
+    directory: ChannelDirectory,
+    public_url: PublicUrl,
+) -> Blueprint:
     bp = Blueprint("admin_api", __name__, url_prefix="/api")
+    is_phone = phone_platforms(channels)
 
     @bp.errorhandler(ApiError)
     async def api_error(e: ApiError) -> Response:
@@ -166,16 +160,6 @@ def admin_api_blueprint(admin: Administration, public_url: PublicUrl) -> Bluepri
             return response
         g.workspace_id = workspace
         return None
-
-    def channel_json(channel: ResolvedChannel) -> dict[str, Any]:
-        path = f"/webhooks/twilio/{channel.agent_id}"
-        return {
-            "account_sid": channel.settings.get("account_sid"),
-            "phone_number": channel.settings.get("phone_number"),
-            "enabled": channel.enabled,
-            "webhook_url": public_url.base(request) + path,
-            "auth_token_set": "auth_token" in channel.secrets,
-        }
 
     @bp.post("/agents")
     async def create_agent() -> tuple[Response, int]:
@@ -199,29 +183,59 @@ def admin_api_blueprint(admin: Administration, public_url: PublicUrl) -> Bluepri
     async def get_agent(agent_id: str) -> Response:
         return jsonify(agent_json(await admin.get_agent(g.workspace_id, agent_id)))
 
-    @bp.put("/agents/<agent_id>/channels/whatsapp")
-    async def put_whatsapp(agent_id: str) -> Response:
+    def plugin_of(kind: str) -> ChannelPlugin:
+        plugin = channels.get(kind)
+        if plugin is None:
+            raise ApiError(404, f"no channel kind {kind!r}")
+        return plugin
+
+    @bp.get("/channels")
+    async def channel_kinds() -> Response:
+        return jsonify({"items": [p.as_json() for p in channels]})
+
+    @bp.get("/agents/<agent_id>/channels")
+    async def agent_channels(agent_id: str) -> Response:
+        configured = await admin.list_channels(g.workspace_id, agent_id)
+        base = public_url.base(request)
+        items = [
+            plugin.describe(c, base)
+            for c in configured
+            if (plugin := channels.get(c.kind)) is not None
+        ]
+        return jsonify({"items": items})
+
+    @bp.put("/agents/<agent_id>/channels/<kind>")
+    async def put_channel(agent_id: str, kind: str) -> Response:
         body = await json_object()
         await admin.get_agent(g.workspace_id, agent_id)  # 404 before field errors
-        try:
-            stored = await admin.get_channel(g.workspace_id, agent_id, "whatsapp")
-            token_stored = "auth_token" in stored.secrets
-        except NotFound:
-            token_stored = False
-        fields = validate_whatsapp(body, token_stored)
-        channel = await admin.configure_channel(
-            g.workspace_id,
-            agent_id,
-            "whatsapp",
-            {"account_sid": fields["account_sid"], "phone_number": fields["phone_number"]},
-            {"auth_token": fields["auth_token"]},
-            fields["enabled"],
+        plugin = plugin_of(kind)
+        current = await directory.resolve(agent_id, kind)
+        draft = plugin.validate(body, current)  # InvalidInput: 422 naming the fields
+        path = plugin.webhook_path(agent_id)
+        webhook_url = None if path is None else public_url.base(request) + path
+        draft = await plugin.before_save(agent_id, draft, current, webhook_url)
+        saved = await admin.configure_channel(
+            g.workspace_id, agent_id, kind, draft.settings, draft.secrets, draft.enabled
         )
-        return jsonify(channel_json(channel))
+        return jsonify(plugin.describe(saved, public_url.base(request)))
 
-    @bp.get("/agents/<agent_id>/channels/whatsapp")
-    async def get_whatsapp(agent_id: str) -> Response:
-        return jsonify(channel_json(await admin.get_channel(g.workspace_id, agent_id, "whatsapp")))
+    @bp.get("/agents/<agent_id>/channels/<kind>")
+    async def get_channel(agent_id: str, kind: str) -> Response:
+        await admin.get_agent(g.workspace_id, agent_id)
+        plugin = plugin_of(kind)
+        channel = await admin.get_channel(g.workspace_id, agent_id, kind)
+        return jsonify(plugin.describe(channel, public_url.base(request)))
+
+    @bp.delete("/agents/<agent_id>/channels/<kind>")
+    async def delete_channel(agent_id: str, kind: str) -> Response:
+        await admin.get_agent(g.workspace_id, agent_id)
+        plugin = plugin_of(kind)
+        current = await directory.resolve(agent_id, kind)
+        if current is None:
+            raise NotFound(f"{kind} is not configured for this agent")
+        await plugin.before_delete(current)
+        await admin.delete_channel(g.workspace_id, agent_id, kind)
+        return Response("", status=204)
 
     def lead_filters() -> tuple[str | None, str | None, str | None]:
         args = request.args
@@ -240,14 +254,14 @@ def admin_api_blueprint(admin: Administration, public_url: PublicUrl) -> Bluepri
                 422, "invalid fields", {"cursor": "not a cursor from this API"}
             ) from None
         return jsonify(
-            {"items": [lead_json(x) for x in page.items], "next_cursor": page.next_cursor}
+            {"items": [lead_json(x, is_phone) for x in page.items], "next_cursor": page.next_cursor}
         )
 
     @bp.get("/leads.csv")
     async def leads_csv() -> Response:
         agent_id, platform, search = lead_filters()
         leads = admin.export_leads(g.workspace_id, agent_id, platform, search)
-        response = Response(csv_rows(leads), content_type="text/csv; charset=utf-8")
+        response = Response(csv_rows(leads, is_phone), content_type="text/csv; charset=utf-8")
         response.headers["Content-Disposition"] = 'attachment; filename="leads.csv"'
         return response
 

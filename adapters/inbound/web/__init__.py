@@ -1,4 +1,4 @@
-"""The Web UI: server-rendered pages for agents, deploying to WhatsApp, leads and chats."""
+"""The Web UI: server-rendered pages for agents, deploying to channels, leads and chats."""
 
 from adapters.inbound.web.blueprint import ui_blueprint
 

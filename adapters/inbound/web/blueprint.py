@@ -15,15 +15,18 @@ from quart import (
     url_for,
 )
 
+from adapters.channels.registry import ChannelRegistry
+from adapters.channels.web.chat import WebChat
 from adapters.inbound.http.public_url import PublicUrl
-from adapters.inbound.webchat.channel import WebChat
-from ports.driving import Administration, MessageIntake
+from ports.driving import Administration, ChannelDirectory, MessageIntake
 from ports.errors import NotFound, StoreUnavailable
 
 from . import format as fmt
 from .agents import register_agent_pages
+from .channels import ChannelNames
 from .chat import register_chat_pages
 from .common import UiDeps, page, see_other
+from .deploy import register_deploy_pages
 from .leads import register_lead_pages
 from .security import CSRF_FIELD, CSRF_HEADER, csrf_ok, csrf_token, install_session, safe_next
 
@@ -51,11 +54,14 @@ CSP = (
 def ui_blueprint(
     admin: Administration,
     intake: MessageIntake,
+    channels: ChannelRegistry,
+    directory: ChannelDirectory,
     public_url: PublicUrl,
     data_dir: Path,
 ) -> Blueprint:
-    """Pages under /ui/ (and `/` -> sign-in). `data_dir` keeps the cookie signing key when
-    `SECRET_KEY` is not set."""
+    """Pages under /ui/ (and `/` -> sign-in). Every channel kind shown comes from `channels`;
+    `directory` opens a channel's secrets for its plugin's hooks when it is saved or removed.
+    `data_dir` keeps the cookie signing key when `SECRET_KEY` is not set."""
     bp = Blueprint(
         "ui",
         __name__,
@@ -63,12 +69,18 @@ def ui_blueprint(
         static_folder="static",
         static_url_path="/ui/static",
     )
-    deps = UiDeps(admin, WebChat(intake), public_url)
+    deps = UiDeps(admin, channels, directory, WebChat(intake), public_url)
+    names = ChannelNames(channels)
     bp.record_once(lambda state: install_session(cast(Quart, state.app), public_url, data_dir))
 
     @bp.context_processor
     def common() -> dict[str, object]:
-        return {"csrf_token": csrf_token, "fmt": fmt, "signed_in": WORKSPACE in session}
+        return {
+            "csrf_token": csrf_token,
+            "fmt": fmt,
+            "channels": names,
+            "signed_in": WORKSPACE in session,
+        }
 
     @bp.before_request
     async def guard() -> Response | None:
@@ -133,6 +145,7 @@ def ui_blueprint(
         return see_other(url_for("ui.login"))
 
     register_agent_pages(bp, deps)
+    register_deploy_pages(bp, deps)
     register_lead_pages(bp, deps)
     register_chat_pages(bp, deps)
     return bp

@@ -1,17 +1,10 @@
-"""The Try-it chat: the agent's web chat channel, used from the UI before Twilio is set up."""
+"""The Try-it chat: the agent's web chat channel, used from the UI before any other channel."""
 
 from __future__ import annotations
 
 from quart import Blueprint, Response, g, request, session, url_for
 
-from adapters.inbound.webchat.channel import (
-    MAX_MESSAGE,
-    MAX_NAME,
-    is_visitor_id,
-    new_visitor_id,
-    session_id,
-)
-from ports.errors import NotFound
+from adapters.channels.web.chat import MAX_MESSAGE, MAX_NAME, is_visitor_id, new_visitor_id
 from ports.values import StoredMessage
 
 from . import format as fmt
@@ -38,10 +31,8 @@ def register_chat_pages(bp: Blueprint, deps: UiDeps) -> None:
     admin = deps.admin
 
     async def transcript(agent_id: str) -> list[StoredMessage]:
-        try:
-            return await admin.session_messages(g.workspace_id, session_id(agent_id, visitor()))
-        except NotFound:  # nothing said yet
-            return []
+        """This browser's conversation, read through the intake (callers checked the agent)."""
+        return await deps.webchat.transcript(agent_id, visitor())
 
     async def fragment(agent_id: str, status: int = 200) -> Response:
         messages = await transcript(agent_id)

@@ -6,16 +6,20 @@ from dataclasses import dataclass
 
 from quart import Response, render_template
 
+from adapters.channels.registry import ChannelRegistry
+from adapters.channels.web.chat import WebChat
 from adapters.inbound.http.public_url import PublicUrl
-from adapters.inbound.webchat.channel import WebChat
-from ports.driving import Administration
+from ports.driving import Administration, ChannelDirectory
 
 
 @dataclass(frozen=True)
 class UiDeps:
-    """What the page modules use: driving ports, the web chat channel, URL building."""
+    """What the page modules use: driving ports, the registered channel kinds, the web chat
+    channel and URL building."""
 
     admin: Administration
+    channels: ChannelRegistry
+    directory: ChannelDirectory  # a channel with its secrets opened, for the plugins' hooks
     webchat: WebChat
     public_url: PublicUrl
 

@@ -1,13 +1,9 @@
-"""How the UI shows times, message statuses and links between leads and their sessions."""
+"""How the UI shows times, message statuses and field errors (channel names: channels.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from adapters.inbound.twilio.webhook import CHANNEL as TWILIO_CHANNEL
-from adapters.inbound.twilio.webhook import PLATFORM as WHATSAPP
-from adapters.inbound.webchat.channel import CHANNEL as WEB_CHANNEL
-from adapters.inbound.webchat.channel import PLATFORM as WEB
 from ports.values import (
     ANSWERED,
     ASSISTANT,
@@ -21,14 +17,8 @@ from ports.values import (
     SENT,
     UNDELIVERED,
     UNKNOWN,
-    LeadRecord,
     StoredMessage,
 )
-
-PLATFORM_TABS = ((WHATSAPP, "WhatsApp"), (WEB, "Web"), ("", "All"))
-PLATFORM_NAMES = {WHATSAPP: "WhatsApp", WEB: "Web chat"}
-# Which channel adapter serves each platform: sessions are named after the channel.
-CHANNEL_OF_PLATFORM = {WHATSAPP: TWILIO_CHANNEL, WEB: WEB_CHANNEL}
 
 _LABELS = {
     RECEIVED: "received",
@@ -63,23 +53,6 @@ def is_problem(message: StoredMessage) -> bool:
 def is_pending(messages: list[StoredMessage]) -> bool:
     """True while the agent still owes an answer (the chat keeps polling)."""
     return any(m.status in _PENDING for m in messages)
-
-
-def lead_session_id(lead: LeadRecord) -> str | None:
-    channel = CHANNEL_OF_PLATFORM.get(lead.platform)
-    return f"{channel}_{lead.agent_id}_{lead.contact}" if channel else None
-
-
-def platform_name(platform: str) -> str:
-    return PLATFORM_NAMES.get(platform, platform)
-
-
-def channel_name(channel: str) -> str:
-    """The platform a session's channel serves, for people: `twilio` -> WhatsApp."""
-    for platform, serving in CHANNEL_OF_PLATFORM.items():
-        if serving == channel:
-            return platform_name(platform)
-    return channel
 
 
 def field_error(label: str, why: str) -> str:

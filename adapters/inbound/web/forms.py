@@ -1,4 +1,4 @@
-"""Reading the UI's forms into what the Administration port takes, with field errors in words."""
+"""Reading the UI's forms into what the Administration port and the channel plugins take."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.inbound.http.admin_api import ApiError, validate_whatsapp
+from adapters.channels.base import MASKED, ChannelField
 
 EXECUTOR_KINDS = ("demo", "http", "python")
 _HEADER_LINE = re.compile(r"^([^:]+):(.*)$")
@@ -58,19 +58,20 @@ def agent_field(core_field: str) -> str:
     return "kind" if name == "executor" else name
 
 
-def whatsapp_from_form(form: Mapping[str, str], token_stored: bool) -> dict[str, Any]:
-    """Account SID, Auth Token (empty keeps the stored one) and phone number, validated with
-    the admin API's rules. Raises FormErrors."""
-    phone = form.get("phone_number", "").strip()
-    if phone.startswith("+"):
-        phone = _PHONE_PUNCTUATION.sub("", phone)  # "+1 415 523 8886" as people copy it
-    body = {
-        "account_sid": form.get("account_sid", "").strip(),
-        "auth_token": form.get("auth_token", "").strip() or None,
-        "phone_number": phone,
-        "enabled": True,
-    }
-    try:
-        return validate_whatsapp(body, token_stored)
-    except ApiError as e:
-        raise FormErrors(dict(e.fields or {})) from None
+def channel_body(fields: tuple[ChannelField, ...], form: Mapping[str, str]) -> dict[str, Any]:
+    """A Deploy form as the body its plugin validates (the admin API's PUT): every field as
+    typed, a secret left empty keeping the stored one, and `enabled`. A telephone input
+    in international form loses its spacing ("+1 415 523 8886" as people copy it)."""
+    body: dict[str, Any] = {}
+    for f in fields:
+        value = form.get(f.name, "")
+        if f.input_type == "tel" and value.strip().startswith("+"):
+            value = _PHONE_PUNCTUATION.sub("", value)
+        body[f.name] = value
+    body["enabled"] = True
+    return body
+
+
+def typed_secrets(fields: tuple[ChannelField, ...], form: Mapping[str, str]) -> list[str]:
+    """The secret fields a person filled in (they are not sent back when the form fails)."""
+    return [f.name for f in fields if f.secret and form.get(f.name, "").strip() not in ("", MASKED)]

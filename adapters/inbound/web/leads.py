@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, g, request
 
-from adapters.inbound.http.admin_api import csv_rows
+from adapters.inbound.http.admin_api import csv_rows, phone_platforms
 
 from .common import UiDeps, page
-from .format import PLATFORM_NAMES
 
 PAGE_SIZE = 25
 
 
 def register_lead_pages(bp: Blueprint, deps: UiDeps) -> None:
     admin = deps.admin
+    is_phone = phone_platforms(deps.channels)
 
     def filters() -> tuple[str | None, str | None, str | None]:
         args = request.args
@@ -55,9 +55,10 @@ def register_lead_pages(bp: Blueprint, deps: UiDeps) -> None:
     @bp.get("/ui/leads.csv")
     async def leads_csv() -> Response:
         agent_id, platform, search = filters()
-        rows = csv_rows(admin.export_leads(g.workspace_id, agent_id, platform, search))
-        response = Response(rows, content_type="text/csv; charset=utf-8")
-        name = f"leads-{platform}.csv" if platform in PLATFORM_NAMES else "leads.csv"
+        leads = admin.export_leads(g.workspace_id, agent_id, platform, search)
+        response = Response(csv_rows(leads, is_phone), content_type="text/csv; charset=utf-8")
+        known = platform is not None and deps.channels.get(platform) is not None
+        name = f"leads-{platform}.csv" if known else "leads.csv"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
@@ -71,5 +72,5 @@ def register_lead_pages(bp: Blueprint, deps: UiDeps) -> None:
             messages=messages,
             agent=agent,
             contact=messages[0].contact if messages else "",
-            channel=messages[0].channel if messages else "",
+            kind=messages[0].kind if messages else "",
         )

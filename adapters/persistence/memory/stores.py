@@ -40,7 +40,7 @@ _RANK.update({"delivered": 5, "read": 6})
 class _Session:
     agent_id: str
     lead_id: int
-    channel: str
+    kind: str
     contact: str
 
 
@@ -58,7 +58,7 @@ class MemoryDatabase:
         self.sessions: dict[str, _Session] = {}
         self.messages: dict[int, StoredMessage] = {}
         self.pending: set[int] = set()
-        self.by_external_id: dict[str, int] = {}
+        self.by_external_id: dict[tuple[str, str, str], int] = {}  # (agent, kind, id)
         self.next_lead_id = 1
         self.next_message_id = 1
 
@@ -84,12 +84,13 @@ class MemoryMessageStore(_Store):
         self, message: InboundMessage, session_id: str, at: datetime
     ) -> AcceptResult:
         db = self.db
-        existing = db.by_external_id.get(message.external_id)
+        dedup = (message.agent_id, message.kind, message.external_id)
+        existing = db.by_external_id.get(dedup)
         if existing is not None:
             return AcceptResult(db.messages[existing].session_id, existing, True, "")
         if message.agent_id not in db.agents:
             raise Conflict("conflicting write: unknown agent")
-        key = (message.agent_id, message.platform, message.contact)
+        key = (message.agent_id, message.kind, message.contact)
         lead_id = db.lead_keys.get(key)
         if lead_id is None:
             lead_id, db.next_lead_id = db.next_lead_id, db.next_lead_id + 1
@@ -104,15 +105,15 @@ class MemoryMessageStore(_Store):
                 lead, name=name, last_seen_at=at, message_count=lead.message_count + 1
             )
         session = db.sessions.setdefault(
-            session_id, _Session(message.agent_id, lead_id, message.channel, message.contact)
+            session_id, _Session(message.agent_id, lead_id, message.kind, message.contact)
         )
         message_id = db.new_message_id()
         db.messages[message_id] = StoredMessage(
-            message_id, session_id, session.agent_id, session.channel, session.contact, v.USER,
+            message_id, session_id, session.agent_id, session.kind, session.contact, v.USER,
             message.body, v.RECEIVED, at, external_id=message.external_id,
         )  # fmt: skip
         db.pending.add(message_id)
-        db.by_external_id[message.external_id] = message_id
+        db.by_external_id[dedup] = message_id
         return AcceptResult(session_id, message_id, False, str(lead_id))
 
     def _get(self, message_id: int) -> StoredMessage:
@@ -164,16 +165,17 @@ class MemoryMessageStore(_Store):
     async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> None:
         db = self.db
         row = self._get(message_id)
-        owner = db.by_external_id.get(receipt.external_id)
+        key = (row.agent_id, row.kind, receipt.external_id)
+        owner = db.by_external_id.get(key)
         if owner is not None and owner != message_id:
             raise Conflict("conflicting write: external id already stored")
         # As in the Tortoise store: no report can be ahead, reports find a message by this id.
         if row.external_id is not None:
-            db.by_external_id.pop(row.external_id, None)
+            db.by_external_id.pop((row.agent_id, row.kind, row.external_id), None)
         db.messages[message_id] = replace(
             row, status=receipt.status, external_id=receipt.external_id
         )
-        db.by_external_id[receipt.external_id] = message_id
+        db.by_external_id[key] = message_id
         db.pending.discard(message_id)
 
     async def mark_send_failed(
@@ -184,11 +186,17 @@ class MemoryMessageStore(_Store):
             self.db.pending.discard(message_id)
 
     async def record_delivery(
-        self, agent_id: str, external_id: str, status: str, error: str | None, at: datetime
+        self,
+        agent_id: str,
+        kind: str,
+        external_id: str,
+        status: str,
+        error: str | None,
+        at: datetime,
     ) -> bool:
-        message_id = self.db.by_external_id.get(external_id)
+        message_id = self.db.by_external_id.get((_uuid(agent_id) or "", kind, external_id))
         row = None if message_id is None else self.db.messages[message_id]
-        if row is None or row.role != v.ASSISTANT or row.agent_id != agent_id:
+        if row is None or row.role != v.ASSISTANT:
             return False
         if status in v.ASSISTANT_STATUSES and _RANK.get(status, 0) > _RANK.get(row.status, 0):
             self.db.messages[row.id] = replace(row, status=status, error=error or row.error)
@@ -244,6 +252,13 @@ class MemoryAgentStore(_Store):
             raise Conflict("conflicting write: unknown agent")
         self.db.channels[(record.agent_id, record.kind)] = _copy_channel(record)
         return _copy_channel(record)
+
+    async def delete_channel(self, agent_id: str, kind: str) -> bool:
+        return self.db.channels.pop((_uuid(agent_id) or "", kind), None) is not None
+
+    async def list_channels(self, agent_id: str) -> list[ChannelRecord]:
+        key = _uuid(agent_id) or ""
+        return [_copy_channel(c) for (a, _), c in self.db.channels.items() if a == key]
 
     async def all_channels(self) -> list[ChannelRecord]:
         return [_copy_channel(c) for c in self.db.channels.values()]

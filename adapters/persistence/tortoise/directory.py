@@ -65,14 +65,15 @@ class TortoiseAgentStore:
     @unavailable_on_db_error
     async def get_channel(self, agent_id: str, kind: str) -> ChannelRecord | None:
         # Every webhook and every send reads its channel: a hand-written statement.
-        if as_uuid(agent_id) is None:
+        key = as_uuid(agent_id)
+        if key is None:
             return None
-        rows = await fetch(_CHANNEL, [agent_id, kind], self._c)
+        rows = await fetch(_CHANNEL, [str(key), kind], self._c)
         if not rows:
             return None
         r = rows[0]
         return ChannelRecord(
-            agent_id=agent_id,
+            agent_id=str(key),
             kind=kind,
             settings=dict(to_json(r["settings"])),
             secrets=dict(to_json(r["secrets"])),
@@ -92,6 +93,17 @@ class TortoiseAgentStore:
             defaults=values, agent_id=record.agent_id, kind=record.kind
         )
         return to_channel(row)
+
+    @unavailable_on_db_error
+    async def delete_channel(self, agent_id: str, kind: str) -> bool:
+        key = as_uuid(agent_id)
+        return key is not None and await Channel.filter(agent_id=key, kind=kind).delete() > 0
+
+    @unavailable_on_db_error
+    async def list_channels(self, agent_id: str) -> list[ChannelRecord]:
+        key = as_uuid(agent_id)
+        rows = [] if key is None else await Channel.filter(agent_id=key).order_by("id")
+        return [to_channel(r) for r in rows]
 
     @unavailable_on_db_error
     async def all_channels(self) -> list[ChannelRecord]:

@@ -17,7 +17,7 @@ def message_from_row(r: Mapping[str, Any]) -> StoredMessage:
         id=int(r["id"]),
         session_id=r["session_id"],
         agent_id=str(r["agent_id"]),
-        channel=r["channel"],
+        kind=r["kind"],
         contact=r["contact"],
         role=r["role"],
         content=r["content"],

@@ -46,17 +46,20 @@ ON CONFLICT (agent_id, platform, contact) DO UPDATE SET
 RETURNING id
 """
 _INSERT_SESSION = """
-INSERT INTO session (id, agent_id, lead_id, channel, contact, created_at)
+INSERT INTO session (id, agent_id, lead_id, kind, contact, created_at)
 SELECT ?, ?, id, ?, ?, ? FROM lead WHERE agent_id = ? AND platform = ? AND contact = ?
 ON CONFLICT (id) DO NOTHING
 """
 _INSERT_MESSAGE = """
-INSERT INTO message (session_id, role, content, status, pending, external_id, created_at,
-                     updated_at)
-VALUES (?, 'user', ?, 'received', ?, ?, ?, ?) ON CONFLICT (external_id) DO NOTHING
+INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, external_id,
+                     created_at, updated_at)
+VALUES (?, ?, ?, 'user', ?, 'received', ?, ?, ?, ?)
+ON CONFLICT (agent_id, kind, external_id) DO NOTHING
 RETURNING id, (SELECT lead_id FROM session WHERE id = session_id) AS lead_id
 """
-_BY_EXTERNAL_ID = "SELECT id, session_id FROM message WHERE external_id = ?"
+_BY_EXTERNAL_ID = (
+    "SELECT id, session_id FROM message WHERE agent_id = ? AND kind = ? AND external_id = ?"
+)
 
 # Delivery reports arrive out of order: a status only replaces one of lower rank.
 _MARK_SENDING = """
@@ -67,7 +70,7 @@ WHERE id = ?
 # The hot path's statements, written by hand (see sql.fetch).
 _MESSAGES = """
 SELECT m.id, m.session_id, m.role, m.content, m.status, m.created_at, m.external_id,
-       m.reply_to_id, m.attempt_started_at, m.error, s.agent_id, s.channel, s.contact
+       m.reply_to_id, m.attempt_started_at, m.error, m.agent_id, m.kind, s.contact
 FROM message m JOIN session s ON s.id = m.session_id
 """
 _NEXT_PENDING = _MESSAGES + "WHERE m.session_id = ? AND m.pending = ? ORDER BY m.id LIMIT 1"
@@ -81,12 +84,10 @@ _SET_FAILED = "UPDATE message SET status = ?, pending = ?, error = ?, updated_at
 _SET_FINAL = "UPDATE message SET status = ?, pending = ?, updated_at = ? WHERE id = ?"
 # The reply takes its session from the user message it answers: no read beforehand.
 _INSERT_REPLY = """
-INSERT INTO message (session_id, role, content, status, pending, reply_to_id, created_at,
-                     updated_at)
-SELECT session_id, 'assistant', ?, ?, ?, id, ?, ? FROM message WHERE id = ?
-RETURNING id, session_id,
-  (SELECT agent_id FROM session WHERE session.id = session_id) AS agent_id,
-  (SELECT channel FROM session WHERE session.id = session_id) AS channel,
+INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, reply_to_id,
+                     created_at, updated_at)
+SELECT session_id, agent_id, kind, 'assistant', ?, ?, ?, id, ?, ? FROM message WHERE id = ?
+RETURNING id, session_id, agent_id, kind,
   (SELECT contact FROM session WHERE session.id = session_id) AS contact
 """
 _MARK_SENT = """
@@ -114,20 +115,21 @@ class TortoiseMessageStore:
         self, message: InboundMessage, session_id: str, at: datetime
     ) -> AcceptResult:
         when = now_param(at, self._c)
-        lead = [message.agent_id, message.platform, message.contact]
+        lead = [message.agent_id, message.kind, message.contact]
         rows = await transaction(
             [
                 (_UPSERT_LEAD, [*lead, message.sender_name, when, when]),
-                (_INSERT_SESSION, [session_id, message.agent_id, message.channel,
+                (_INSERT_SESSION, [session_id, message.agent_id, message.kind,
                                    message.contact, when, *lead]),
-                (_INSERT_MESSAGE, [session_id, message.body, True, message.external_id,
-                                   when, when]),
+                (_INSERT_MESSAGE, [session_id, message.agent_id, message.kind, message.body,
+                                   True, message.external_id, when, when]),
             ],
             abort_if_empty=True,  # a MessageSid already stored: the lead is not touched either
             connection=self._c,
         )  # fmt: skip
         if rows is None:
-            existing = await fetch(_BY_EXTERNAL_ID, [message.external_id], self._c)
+            key = [message.agent_id, message.kind, message.external_id]
+            existing = await fetch(_BY_EXTERNAL_ID, key, self._c)
             return AcceptResult(existing[0]["session_id"], int(existing[0]["id"]), True, "")
         return AcceptResult(session_id, int(rows[0]["id"]), False, str(rows[0]["lead_id"]))
 
@@ -170,7 +172,7 @@ class TortoiseMessageStore:
             id=int(stored["id"]),
             session_id=stored["session_id"],
             agent_id=str(stored["agent_id"]),
-            channel=stored["channel"],
+            kind=stored["kind"],
             contact=stored["contact"],
             role=ASSISTANT,
             content=reply,
@@ -202,12 +204,18 @@ class TortoiseMessageStore:
 
     @unavailable_on_db_error
     async def record_delivery(
-        self, agent_id: str, external_id: str, status: str, error: str | None, at: datetime
+        self,
+        agent_id: str,
+        kind: str,
+        external_id: str,
+        status: str,
+        error: str | None,
+        at: datetime,
     ) -> bool:
         key = as_uuid(agent_id)
         if key is None:
             return False
-        mine = Message.filter(external_id=external_id, role=ASSISTANT, session__agent_id=key)
+        mine = Message.filter(agent_id=key, kind=kind, external_id=external_id, role=ASSISTANT)
         if status not in ASSISTANT_STATUSES:
             return await mine.exists()
         async with in_transaction(DEFAULT):

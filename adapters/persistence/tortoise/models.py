@@ -93,7 +93,7 @@ class Session(Model):
     lead: fields.ForeignKeyRelation[Lead] = fields.ForeignKeyField(
         "models.Lead", related_name="sessions", on_delete=fields.CASCADE
     )
-    channel = fields.CharField(max_length=32)
+    kind = fields.CharField(max_length=32)
     contact = fields.CharField(max_length=128)
     created_at = fields.DatetimeField()
 
@@ -111,7 +111,11 @@ class Message(Model):
     status = fields.CharField(max_length=16)
     # True while the message still needs work; indexed so finding it never scans history.
     pending = fields.BooleanField(default=True)
-    external_id = fields.CharField(max_length=128, null=True, unique=True)
+    # The session's agent and channel kind, kept on the row: a channel's own message ids are
+    # unique only per (agent, kind) (Telegram's update_id counts per bot).
+    agent_id = fields.UUIDField()
+    kind = fields.CharField(max_length=32)
+    external_id = fields.CharField(max_length=128, null=True)
     reply_to_id = fields.BigIntField(null=True)
     attempt_started_at = fields.DatetimeField(null=True)
     error = fields.TextField(null=True)
@@ -121,3 +125,4 @@ class Message(Model):
     class Meta:
         table = "message"
         indexes = (("session", "id"), ("session", "pending", "id"), ("pending", "session"))
+        unique_together = (("agent_id", "kind", "external_id"),)

@@ -84,6 +84,12 @@
     document.querySelectorAll("[data-copy]").forEach(function (b) {
       b.addEventListener("click", function () { copy(b); });
     });
+    // Buttons that destroy something ask first (without JavaScript they just submit).
+    document.querySelectorAll("[data-confirm]").forEach(function (b) {
+      b.addEventListener("click", function (event) {
+        if (!window.confirm(b.getAttribute("data-confirm"))) { event.preventDefault(); }
+      });
+    });
     var log = document.getElementById("chat"), form = document.getElementById("chat-form");
     if (log && form) { chat(log, form); }
   });

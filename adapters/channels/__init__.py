@@ -1,0 +1,1 @@
+"""Channel plugins: one folder per kind, registered by the composition root."""
