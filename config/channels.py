@@ -12,6 +12,7 @@ from adapters.channels.registry import ChannelRegistry
 
 REGISTERED = (
     "adapters.channels.whatsapp:WhatsAppChannel",
+    "adapters.channels.sms:SmsChannel",
     "adapters.channels.web:WebChatChannel",
 )
 
