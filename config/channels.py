@@ -13,6 +13,7 @@ from adapters.channels.registry import ChannelRegistry
 REGISTERED = (
     "adapters.channels.whatsapp:WhatsAppChannel",
     "adapters.channels.sms:SmsChannel",
+    "adapters.channels.telegram:TelegramChannel",
     "adapters.channels.web:WebChatChannel",
 )
 
