@@ -9,13 +9,18 @@ import os
 import signal
 import sys
 import uuid
+from datetime import timedelta
 from typing import Any
 
-from quart import Quart, Response, jsonify, request
+from quart import Quart, Response, has_request_context, jsonify, request
+from quart_rate_limiter import RateLimit
+from werkzeug.exceptions import HTTPException
 
 from adapters.channels.base import InboundDeps
 from adapters.inbound.http.admin_api import admin_api_blueprint
+from adapters.inbound.http.throttle import ClientAddress, RefusalLimiter, limit_refusals
 from adapters.inbound.web import ui_blueprint
+from adapters.inbound.web.security import SessionVersions
 from adapters.observability.logs import bind, clear, configure_logging
 from adapters.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from adapters.persistence.tortoise.database import migration_lock
@@ -34,8 +39,26 @@ def _json_error(status: int, error: str, **extra: Any) -> Response:
     return response
 
 
+def under_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
 def register_error_handlers(app: Quart) -> None:
     """The one place where domain and port errors become HTTP statuses."""
+
+    @app.errorhandler(HTTPException)
+    async def http_error(e: HTTPException) -> Response | HTTPException:
+        """Under /api/ every HTTP error is JSON `{"error": ...}` with its headers: an unknown
+        route (404), a wrong method (405 with `Allow`), a body over the limit (413), too many
+        refusals (429 with `Retry-After`), an unexpected error (500: Quart logs the traceback,
+        the caller learns nothing of it). Elsewhere (the UI, webhooks) Quart's own answer."""
+        if not (has_request_context() and under_api(request.path)):
+            return e
+        response = _json_error(e.code or 500, (e.name or "error").lower())
+        for name, value in e.get_headers():
+            if name.lower() != "content-type":
+                response.headers.add(name, value)
+        return response
 
     @app.errorhandler(NotFound)
     async def not_found(e: NotFound) -> Response:
@@ -72,8 +95,14 @@ def create_app(container: Container | None = None) -> Quart:
     inbound = InboundDeps(container.intake(), container.channel_directory(), public_url)
     for blueprint in channels.blueprints(inbound):
         app.register_blueprint(blueprint)
+    # The API's 401/403 count against the client's address (and the UI's failed sign-ins,
+    # marked on their view); webhooks are never limited.
     app.register_blueprint(
-        admin_api_blueprint(container.admin(), channels, container.channel_directory(), public_url)
+        limit_refusals(
+            admin_api_blueprint(
+                container.admin(), channels, container.channel_directory(), public_url
+            )
+        )
     )
     app.register_blueprint(
         ui_blueprint(
@@ -83,6 +112,7 @@ def create_app(container: Container | None = None) -> Quart:
             container.channel_directory(),
             public_url,
             container.settings().data_dir,
+            SessionVersions(container.workspace_store()),
         )
     )
     if container.config.sandbox():
@@ -101,6 +131,12 @@ def create_app(container: Container | None = None) -> Quart:
     async def request_context() -> None:
         clear()
         bind(request_id=request.headers.get("X-Request-Id") or uuid.uuid4().hex)
+
+    settings = container.settings()
+    if settings.auth_failure_limit:  # after request_context: a 429 is logged with its id
+        window = timedelta(seconds=settings.auth_failure_window_s)
+        limit = RateLimit(settings.auth_failure_limit, window)
+        RefusalLimiter(limit, ClientAddress(public_url.trusted)).init_app(app)
 
     @app.after_request
     async def count_webhooks(response: Response) -> Response:

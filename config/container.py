@@ -25,6 +25,7 @@ from adapters.persistence.memory.stores import (
 )
 from adapters.persistence.tortoise.database import is_sqlite
 from adapters.persistence.tortoise.directory import (
+    AgentCache,
     TortoiseAgentStore,
     TortoiseLeadStore,
     TortoiseWorkspaceStore,
@@ -40,6 +41,7 @@ from config.settings import Settings
 from config.vault import ConfiguredVault, make_keyring
 from core.administration import AdministrationService, ChannelDirectoryService
 from core.conversation import Intake, Recovery, Responder
+from core.executor_secrets import OpenedSecretsExecutor
 from core.truncation import TruncationPolicy
 
 
@@ -54,7 +56,7 @@ def environment_config(
         "run_worker": run_worker,
         "database_url": settings.database_url,
         "shutdown_deadline_s": settings.shutdown_deadline_s,
-        "sandbox": settings.app_env in ("dev", "test"),
+        "sandbox": settings.sandbox,  # SANDBOX=true (./scripts/run); refused in prod
         "history_window": settings.history_window,
         "worker_concurrency": settings.worker_concurrency,
         "executor_timeout_s": settings.executor_timeout_s,
@@ -70,7 +72,9 @@ def _http_client() -> httpx.AsyncClient:
     # One client (one connection pool) serves every outbound call: Twilio and agents.
     return httpx.AsyncClient(
         timeout=httpx.Timeout(15.0, connect=5.0),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        # Wide enough that agents answering at LLM latency are bounded by each agent's
+        # max_concurrency (500 by default), never by the pool.
+        limits=httpx.Limits(max_connections=2000, max_keepalive_connections=500),
     )
 
 
@@ -95,9 +99,12 @@ class Container(containers.DeclarativeContainer):
         tortoise=providers.Singleton(TortoiseMessageStore),
         memory=providers.Singleton(MemoryMessageStore, memory_db),
     )
+    # One agent cache per process, shared by both agent stores: an edit made through the
+    # admin API is seen at once by the worker here, and within its TTL by other processes.
+    agent_cache = providers.Singleton(AgentCache)
     agent_store = providers.Selector(
         config.persistence,
-        tortoise=providers.Singleton(TortoiseAgentStore),
+        tortoise=providers.Singleton(TortoiseAgentStore, cache=agent_cache),
         memory=providers.Singleton(MemoryAgentStore, memory_db),
     )
     # The worker's own connection, so answering never queues webhooks behind its statements.
@@ -108,7 +115,7 @@ class Container(containers.DeclarativeContainer):
     )
     worker_agent_store = providers.Selector(
         config.persistence,
-        tortoise=providers.Singleton(TortoiseAgentStore, connection=WORKER),
+        tortoise=providers.Singleton(TortoiseAgentStore, connection=WORKER, cache=agent_cache),
         memory=providers.Singleton(MemoryAgentStore, memory_db),
     )
     lead_store = providers.Selector(
@@ -136,10 +143,16 @@ class Container(containers.DeclarativeContainer):
     )
 
     metrics = providers.Singleton(GatewayMetrics)
+    # Stored executor specs hold sealed secrets: they are opened (vault, no database) just
+    # before the bridge runs them.
     executor = providers.Singleton(
         MeteredExecutor,
         inner=providers.Singleton(
-            GraphExecutorBridge, http=http, default_timeout_s=config.executor_timeout_s
+            OpenedSecretsExecutor,
+            inner=providers.Singleton(
+                GraphExecutorBridge, http=http, default_timeout_s=config.executor_timeout_s
+            ),
+            vault=vault,
         ),
         metrics=metrics,
     )
@@ -187,7 +200,7 @@ class Container(containers.DeclarativeContainer):
         history_window=config.history_window,
         metrics=metrics,
     )
-    recovery = providers.Singleton(Recovery, store=message_store, queue=queue)
+    recovery = providers.Singleton(Recovery, store=message_store, queue=queue, clock=clock)
     admin = providers.Singleton(
         AdministrationService,
         workspaces=workspace_store,

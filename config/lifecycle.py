@@ -45,6 +45,7 @@ class Lifecycle:
                 await migrate(self.container)
             await open_database(settings.database_url)
             await load_database_keyring(self.container.vault())
+            await seal_plaintext_secrets(self.container)
         queue = self.container.queue()
         responder = self.container.responder()
 
@@ -106,6 +107,19 @@ async def migrate(container: Container) -> list[str]:
     return await apply_migrations(settings.database_url, then)
 
 
+async def seal_plaintext_secrets(container: Container) -> int:
+    """The data step after the migrations: executor secrets stored in plain text by an older
+    version are sealed in the vault (a migration cannot: SQL has no vault). Idempotent and
+    safe with several processes starting at once (each agent is rewritten only if unchanged
+    since it was read); a failure is logged and retried at the next start, and meanwhile
+    those agents keep working as they are."""
+    try:
+        return await container.admin().seal_plaintext_secrets()
+    except Exception as e:  # never keeps the service from starting
+        log.error("sealing plain-text executor secrets failed: %s", type(e).__name__)
+        return 0
+
+
 @contextlib.asynccontextmanager
 async def database_session(container: Container) -> AsyncIterator[Container]:
     """For CLI commands: migrated and opened database around a block."""
@@ -159,7 +173,10 @@ def print_demo(settings: Settings, demo: DemoSetup, host: str, port: int) -> Non
         f"Its WhatsApp webhook URL (HTTP POST): {base}/webhooks/twilio/{demo.agent_id}",
         "Try it without Twilio, in another terminal:",
         f'  .venv/bin/python -m app sandbox say --url {base} --agent {demo.agent_id} "Hello!"',
-        f"Replies sent through the local Twilio sandbox: {base}/sandbox/twilio/messages",
-        "",
     ]
+    if settings.sandbox:
+        lines.append(f"Replies go to the local Twilio sandbox: {base}/sandbox/twilio/messages")
+    else:
+        lines.append("The local sandbox is off (./scripts/run turns it on with SANDBOX=true).")
+    lines.append("")
     print("\n".join(lines), flush=True)

@@ -40,6 +40,16 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    text = _text(env, name)
+    if text is None:
+        return default
+    value = text.strip().lower()
+    if value not in ("true", "false"):
+        raise SettingsError(f"{name} must be true or false")
+    return value == "true"
+
+
 def _float(env: Mapping[str, str], name: str, default: float, zero_allowed: bool) -> float:
     text = _text(env, name)
     if text is None:
@@ -129,13 +139,19 @@ class Settings:
     twilio_api_base_url: str = "https://api.twilio.com"
     vault_keys: str | None = field(default=None, repr=False)
     history_window: int = 50
-    worker_concurrency: int = 32
+    worker_concurrency: int = 1000
     executor_timeout_s: float = 30.0
     send_max_attempts: int = 5
     send_base_delay_s: float = 0.5
     shutdown_deadline_s: float = 10.0
     recovery_interval_s: float = 15.0
     migrate_on_start: bool = True
+    # The local provider doubles under /sandbox/ (no authentication): `./scripts/run` only.
+    sandbox: bool = False
+    # Refused credentials (admin API 401/403, failed UI sign-ins) allowed per client address
+    # and window before it gets 429; 0 turns the limit off.
+    auth_failure_limit: int = 10
+    auth_failure_window_s: float = 60.0
     # The environment as read: each channel plugin reads its own variables from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -154,6 +170,12 @@ class Settings:
             parse_vault_keys(vault_keys)
         elif app_env == "prod":
             raise SettingsError("VAULT_KEYS is required when APP_ENV=prod")
+        sandbox = _bool(env, "SANDBOX", False)
+        if sandbox and app_env == "prod":
+            raise SettingsError(
+                "SANDBOX=true is refused when APP_ENV=prod: the sandbox routes have no "
+                "authentication (unset SANDBOX or set it to false)"
+            )
         public = _text(env, "PUBLIC_BASE_URL")
         twilio = _text(env, "TWILIO_API_BASE_URL") or "https://api.twilio.com"
         return cls(
@@ -166,10 +188,13 @@ class Settings:
             twilio_api_base_url=_http_url("TWILIO_API_BASE_URL", twilio),
             vault_keys=vault_keys,
             history_window=_int(env, "HISTORY_WINDOW", 50, minimum=0),
-            worker_concurrency=_int(env, "WORKER_CONCURRENCY", 32, minimum=1),
+            worker_concurrency=_int(env, "WORKER_CONCURRENCY", 1000, minimum=1),
             executor_timeout_s=_float(env, "EXECUTOR_TIMEOUT_S", 30.0, zero_allowed=False),
             send_max_attempts=_int(env, "SEND_MAX_ATTEMPTS", 5, minimum=1),
             send_base_delay_s=_float(env, "SEND_BASE_DELAY_S", 0.5, zero_allowed=True),
             shutdown_deadline_s=_float(env, "SHUTDOWN_DEADLINE_S", 10.0, zero_allowed=True),
             recovery_interval_s=_float(env, "RECOVERY_INTERVAL_S", 15.0, zero_allowed=False),
+            sandbox=sandbox,
+            auth_failure_limit=_int(env, "AUTH_FAILURE_LIMIT", 10, minimum=0),
+            auth_failure_window_s=_float(env, "AUTH_FAILURE_WINDOW_S", 60.0, zero_allowed=False),
         )

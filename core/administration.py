@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.errors import NotFoundError, ValidationFailed
+from core.executor_secrets import ExecutorSecrets
 from ports.driven import (
     AgentExecutor,
     AgentStore,
@@ -19,9 +22,12 @@ from ports.driven import (
     WorkspaceStore,
 )
 from ports.driving import ResolvedChannel
+from ports.errors import InvalidInput
 from ports.values import AgentRecord, ChannelRecord, LeadRecord, Page, StoredMessage
 
 KEY_PREFIX = "gw_"
+MAX_AGENT_NAME = 200
+log = logging.getLogger(__name__)
 
 
 def hash_api_key(api_key: str) -> str:
@@ -66,6 +72,10 @@ class AdministrationService:
     vault: SecretVault
     executor: AgentExecutor
     clock: Clock
+    _secrets: ExecutorSecrets = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._secrets = ExecutorSecrets(self.executor, self.vault)
 
     async def authenticate(self, api_key: str) -> str | None:
         if not api_key.startswith(KEY_PREFIX):
@@ -84,24 +94,92 @@ class AdministrationService:
     async def create_agent(
         self, workspace_id: str, name: str, executor: dict[str, Any]
     ) -> AgentRecord:
-        errors: dict[str, str] = {}
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            errors["name"] = "must be a non-empty string of at most 200 characters"
-        errors.update({f"executor.{k}": v for k, v in self.executor.validate(executor).items()})
+        errors = _name_errors(name)
+        spec = self._runnable(executor, None, errors)
         if errors:
             raise ValidationFailed(errors)
-        return await self.agents.create_agent(
-            workspace_id, name.strip(), executor, self.clock.now()
+        agent_id = str(uuid.uuid4())  # known before the row: the secrets are bound to it
+        stored = self._secrets.seal(agent_id, spec)
+        created = await self.agents.create_agent(
+            workspace_id, name.strip(), stored, self.clock.now(), agent_id=agent_id
         )
+        return self._shown(created)
+
+    def _runnable(
+        self, executor: object, current: dict[str, Any] | None, errors: dict[str, str]
+    ) -> dict[str, Any]:
+        """The runnable spec a client's executor asks for (secrets it left out or masked kept
+        from `current`); its problems are added to `errors` as `executor.<field>`."""
+        if not isinstance(executor, dict):
+            errors.update({f"executor.{k}": v for k, v in self.executor.validate(executor).items()})
+            return {}
+        spec = self._secrets.without_storage_fields(executor)
+        try:
+            spec = self.executor.keep_secrets(spec, current)
+        except InvalidInput as e:
+            errors.update({f"executor.{k}": v for k, v in e.fields.items()})
+        for name, why in self.executor.validate(spec).items():
+            errors.setdefault(f"executor.{name}", why)
+        return spec
+
+    def _shown(self, agent: AgentRecord) -> AgentRecord:
+        """The agent as it may leave the service: executor secrets masked."""
+        return replace(agent, executor=self._secrets.shown(agent.executor))
 
     async def list_agents(self, workspace_id: str) -> list[AgentRecord]:
-        return await self.agents.list_agents(workspace_id)
+        return [self._shown(a) for a in await self.agents.list_agents(workspace_id)]
 
-    async def get_agent(self, workspace_id: str, agent_id: str) -> AgentRecord:
+    async def _owned(self, workspace_id: str, agent_id: str) -> AgentRecord:
         agent = await self.agents.get_agent(agent_id)
         if agent is None or agent.workspace_id != workspace_id:
             raise NotFoundError("agent not found")
         return agent
+
+    async def get_agent(self, workspace_id: str, agent_id: str) -> AgentRecord:
+        return self._shown(await self._owned(workspace_id, agent_id))
+
+    async def update_agent(
+        self,
+        workspace_id: str,
+        agent_id: str,
+        name: str | None,
+        executor: dict[str, Any] | None,
+    ) -> AgentRecord:
+        agent = await self._owned(workspace_id, agent_id)
+        errors = {} if name is None else _name_errors(name)
+        stored = agent.executor
+        if executor is not None:
+            current = self._secrets.open(agent.id, agent.executor)
+            spec = self._runnable(executor, current, errors)
+            if not errors:
+                stored = self._secrets.seal(agent.id, spec)
+        elif self._secrets.needs_sealing(stored):  # stored before sealing: sealed now
+            stored = self._secrets.seal(agent.id, self._secrets.open(agent.id, stored))
+        if errors:
+            raise ValidationFailed(errors)
+        new_name = agent.name if name is None else name.strip()
+        updated = await self.agents.update_agent(agent.id, new_name, stored, self.clock.now())
+        if updated is None:
+            raise NotFoundError("agent not found")
+        return self._shown(updated)
+
+    async def delete_agent(self, workspace_id: str, agent_id: str) -> None:
+        agent = await self._owned(workspace_id, agent_id)
+        if not await self.agents.delete_agent(agent.id):
+            raise NotFoundError("agent not found")
+
+    async def seal_plaintext_secrets(self) -> int:
+        sealed = 0
+        for agent in await self.agents.all_agents():
+            if not self._secrets.needs_sealing(agent.executor):
+                continue
+            stored = self._secrets.seal(agent.id, self._secrets.open(agent.id, agent.executor))
+            if await self.agents.replace_executor(agent, stored, self.clock.now()):
+                sealed += 1
+            # else: edited meanwhile, and an edit stores its secrets sealed
+        if sealed:
+            log.info("sealed the plain-text executor secrets of %d agent(s)", sealed)
+        return sealed
 
     async def configure_channel(
         self,
@@ -112,7 +190,7 @@ class AdministrationService:
         secrets: dict[str, str | None],
         enabled: bool,
     ) -> ResolvedChannel:
-        await self.get_agent(workspace_id, agent_id)
+        await self._owned(workspace_id, agent_id)
         stored = await self.agents.get_channel(agent_id, kind)
         sealed: dict[str, str] = {}
         for name, value in secrets.items():
@@ -127,18 +205,18 @@ class AdministrationService:
         return _without_secret_values(saved)
 
     async def get_channel(self, workspace_id: str, agent_id: str, kind: str) -> ResolvedChannel:
-        await self.get_agent(workspace_id, agent_id)
+        await self._owned(workspace_id, agent_id)
         record = await self.agents.get_channel(agent_id, kind)
         if record is None:
             raise NotFoundError(f"{kind} is not configured for this agent")
         return _without_secret_values(record)
 
     async def list_channels(self, workspace_id: str, agent_id: str) -> list[ResolvedChannel]:
-        await self.get_agent(workspace_id, agent_id)
+        await self._owned(workspace_id, agent_id)
         return [_without_secret_values(r) for r in await self.agents.list_channels(agent_id)]
 
     async def delete_channel(self, workspace_id: str, agent_id: str, kind: str) -> None:
-        await self.get_agent(workspace_id, agent_id)
+        await self._owned(workspace_id, agent_id)
         if not await self.agents.delete_channel(agent_id, kind):
             raise NotFoundError(f"{kind} is not configured for this agent")
 
@@ -187,6 +265,13 @@ class AdministrationService:
                         record.updated_at,
                     )
                 )
+        changed += await self.seal_plaintext_secrets()  # plain text left by an old version
+        for agent in await self.agents.all_agents():
+            stored, count = self._secrets.rotated(agent.id, agent.executor)
+            if count and await self.agents.replace_executor(agent, stored, self.clock.now()):
+                changed += count
+            elif count:  # edited meanwhile: its fresh secrets were sealed with the newest key
+                log.info("agent %s changed during rotation; left as edited", agent.id)
         return changed
 
 
@@ -196,3 +281,9 @@ def _without_secret_values(record: ChannelRecord) -> ResolvedChannel:
     return ResolvedChannel(
         record.agent_id, record.kind, dict(record.settings), names, record.enabled
     )
+
+
+def _name_errors(name: object) -> dict[str, str]:
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_AGENT_NAME:
+        return {"name": f"must be a non-empty string of at most {MAX_AGENT_NAME} characters"}
+    return {}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from core.delivery import DeliveryReports
 from core.errors import ValidationFailed
 from core.session import SessionId
 from core.text import MAX_ID_CHARS, MAX_NAME_CHARS, storable
@@ -23,7 +26,6 @@ from ports.errors import Conflict, ExecutorFailed, NotFound, SendFailed, SendOut
 from ports.values import (
     ANSWERED,
     FAILED,
-    RECEIVED,
     SENDING,
     SENT,
     UNKNOWN,
@@ -40,6 +42,7 @@ from ports.values import (
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, I couldn't answer that just now. Please try again in a moment."
+POISON = "poison"  # the reason of a message whose answering stopped the process again and again
 
 
 class NoMetrics:
@@ -106,8 +109,8 @@ class Intake:
     async def record_delivery(
         self, agent_id: str, kind: str, external_id: str, status: str, error: str | None
     ) -> bool:
-        now = self.clock.now()
-        return await self.store.record_delivery(agent_id, kind, external_id, status, error, now)
+        reports = DeliveryReports(self.store)
+        return await reports.record(agent_id, kind, external_id, status, error, self.clock.now())
 
     async def conversation(self, agent_id: str, kind: str, contact: str) -> list[StoredMessage]:
         return await self.store.session_messages(self.session_of(agent_id, kind, contact))
@@ -130,6 +133,22 @@ class Responder:
     catalog: ChannelCatalog
     history_window: int = 50
     metrics: Metrics = field(default_factory=NoMetrics)
+    # A message whose answer was begun this many times without completing (the process died
+    # each time) is quarantined instead of being handed to the agent again.
+    max_deaths: int = 3
+    # How many of one agent's sessions are answered at once in this process, unless its
+    # executor says `max_concurrency`; nothing else (pools, workers) bounds below it.
+    default_max_concurrency: int = 500
+    _slots: dict[str, tuple[int, asyncio.Semaphore]] = field(default_factory=dict, repr=False)
+
+    def _slot(self, agent: AgentRecord) -> asyncio.Semaphore:
+        wanted = agent.executor.get("max_concurrency", self.default_max_concurrency)
+        if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
+            wanted = self.default_max_concurrency
+        held = self._slots.get(agent.id)
+        if held is None or held[0] != wanted:  # new agent, or its limit was edited
+            held = self._slots[agent.id] = (wanted, asyncio.Semaphore(wanted))
+        return held[1]
 
     async def answer_session(self, session_id: str) -> None:
         while (message := await self.store.next_pending(session_id)) is not None:
@@ -139,8 +158,14 @@ class Responder:
                 await self._deliver(message)
 
     async def _answer(self, message: StoredMessage) -> None:
-        if message.status == RECEIVED:
-            await self.store.mark_processing(message.id, self.clock.now())
+        begun = await self.store.begin_answer(message.id, self.clock.now())
+        if begun > self.max_deaths:
+            log.error("message %s quarantined after %d interrupted answers", message.id, begun - 1)
+            done = self.clock.now()
+            stored = await self.store.complete(message.id, FAILED, APOLOGY, done, reason=POISON)
+            self.metrics.answered((done - message.created_at).total_seconds(), FAILED)
+            await self._deliver(stored)
+            return
         traits = _traits(self.catalog, message.kind)
         agent = await self.agents.get_agent(message.agent_id)
         reply, status = await self._ask_agent(message, agent, traits)
@@ -171,7 +196,8 @@ class Responder:
             lead_phone=lead.contact if traits.contact_is_phone else None,
         )
         try:
-            return await self.executor.run(agent.executor, request), ANSWERED
+            async with self._slot(agent):
+                return await self.executor.run(agent.executor, request), ANSWERED
         except ExecutorFailed as e:
             log.warning("agent %s failed on message %s: %s", agent.id, message.id, e)
             return APOLOGY, FAILED
@@ -207,6 +233,11 @@ class Responder:
             outcome = SENT
             try:
                 await self.store.mark_sent(reply.id, receipt, self.clock.now())
+                # Reports that came in before the provider id was stored apply now.
+                reports = DeliveryReports(self.store)
+                await reports.apply_parked(
+                    reply.agent_id, reply.kind, receipt.external_id, self.clock.now()
+                )
             except Conflict:
                 # A look-up after an interrupted send matched a message another reply already
                 # owns: whether this one left is unknown. Say so rather than send it twice or
@@ -223,8 +254,12 @@ class Recovery:
 
     store: MessageStore
     queue: WorkQueue
+    clock: Clock | None = None
+    parked_ttl: timedelta = timedelta(days=1)
 
     async def resume_pending(self, batch: int = 500) -> int:
+        if self.clock is not None:  # reports parked for a day matched nothing of ours
+            await self.store.drop_parked(self.clock.now() - self.parked_ttl)
         sessions = await self.store.sessions_with_pending_work(batch)
         for session_id in sessions:
             await self.queue.enqueue(session_id)

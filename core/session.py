@@ -8,7 +8,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class SessionId:
     """`{prefix}_{agent_id}_{contact}`, e.g. `twilio_<agent>_+14155550100`; the prefix is the
-    channel kind's session prefix (`twilio` for WhatsApp, the seed's format, else the kind)."""
+    channel kind's session prefix (its name, unless the kind keeps an older format)."""
 
     prefix: str
     agent_id: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -64,17 +64,26 @@ class MessageStore(Protocol):
         """Up to `limit` most recent messages stored before `before_id`, oldest first."""
         ...
 
-    async def mark_processing(self, message_id: int, at: datetime) -> None: ...
+    async def begin_answer(self, message_id: int, at: datetime) -> int:
+        """Mark a user message `processing` and count this attempt to answer it, durably,
+        before its agent is called; returns the attempts begun so far, this one included (an
+        attempt that never completed is one the process died in, or gave up on)."""
+        ...
 
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:
         """The assistant message answering a user message, if one was stored."""
         ...
 
     async def complete(
-        self, user_message_id: int, user_status: str, reply: str, at: datetime
+        self,
+        user_message_id: int,
+        user_status: str,
+        reply: str,
+        at: datetime,
+        reason: str | None = None,
     ) -> StoredMessage:
-        """In one transaction: set the user message's final status and store the assistant
-        reply (status `queued`). Returns the stored reply."""
+        """In one transaction: set the user message's final status (with `reason` as its error
+        when given) and store the assistant reply (status `queued`). Returns the reply."""
         ...
 
     async def mark_sending(self, message_id: int, at: datetime) -> None:
@@ -87,7 +96,21 @@ class MessageStore(Protocol):
         self, message_id: int, status: str, error: str, at: datetime
     ) -> None: ...
 
-    async def record_delivery(
+    async def delivery_target(
+        self, agent_id: str, kind: str, external_id: str
+    ) -> tuple[int, str] | None:
+        """The id and status of the outbound message of this agent's `kind` channel with this
+        provider id, or None (a report can never reach another agent's message)."""
+        ...
+
+    async def set_delivery(
+        self, message_id: int, expected: str, status: str, error: str | None, at: datetime
+    ) -> bool:
+        """Set a reported status if the message still has status `expected` (compare and
+        set); keeps the stored error when `error` is None. False when it changed meanwhile."""
+        ...
+
+    async def park_delivery(
         self,
         agent_id: str,
         kind: str,
@@ -95,9 +118,19 @@ class MessageStore(Protocol):
         status: str,
         error: str | None,
         at: datetime,
-    ) -> bool:
-        """Move an outbound message of this agent's `kind` channel forward to a provider-reported
-        status (never backwards). False when there is no outbound message with this id."""
+    ) -> None:
+        """Keep a report whose message is not known yet (its provider id is still being
+        stored), to be applied when it is."""
+        ...
+
+    async def take_parked(
+        self, agent_id: str, kind: str, external_id: str
+    ) -> list[tuple[str, str | None]]:
+        """Remove and return the parked reports (status, error) for this provider id."""
+        ...
+
+    async def drop_parked(self, before: datetime) -> int:
+        """Forget parked reports older than `before` (never matched: not our message)."""
         ...
 
     async def sessions_with_pending_work(self, limit: int) -> list[str]:
@@ -138,13 +171,48 @@ class LeadStore(Protocol):
 
 
 class AgentStore(Protocol):
+    """Agents and their channels.
+
+    A store may cache agents; an agent changed or deleted through any process is seen as such
+    by every other process within a few seconds."""
+
     async def create_agent(
-        self, workspace_id: str, name: str, executor: dict[str, Any], at: datetime
-    ) -> AgentRecord: ...
+        self,
+        workspace_id: str,
+        name: str,
+        executor: dict[str, Any],
+        at: datetime,
+        agent_id: str | None = None,
+    ) -> AgentRecord:
+        """A new agent; `agent_id` (a fresh random UUID) when the caller needs the id before
+        the row exists (secrets bound to it), else one is made."""
+        ...
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
 
     async def list_agents(self, workspace_id: str) -> list[AgentRecord]: ...
+
+    async def all_agents(self) -> list[AgentRecord]:
+        """Every agent of every workspace, oldest first (maintenance: sealing, rotation)."""
+        ...
+
+    async def update_agent(
+        self, agent_id: str, name: str, executor: dict[str, Any], at: datetime
+    ) -> AgentRecord | None:
+        """Replace an agent's name and executor (`updated_at` = `at`); None when it is gone."""
+        ...
+
+    async def replace_executor(
+        self, agent: AgentRecord, executor: dict[str, Any], at: datetime
+    ) -> bool:
+        """Replace the executor only while the stored agent is still the one read as `agent`
+        (same `updated_at`); False when it changed meanwhile or is gone. For maintenance that
+        rewrites an executor, so it never undoes an edit made at the same moment."""
+        ...
+
+    async def delete_agent(self, agent_id: str) -> bool:
+        """Remove an agent with its channels, leads, sessions and messages; False if none."""
+        ...
 
     async def get_channel(self, agent_id: str, kind: str) -> ChannelRecord | None: ...
 
@@ -178,12 +246,37 @@ class WorkspaceStore(Protocol):
 class AgentExecutor(Protocol):
     """The GraphExecutor bridge: turns a request into the agent's reply text.
 
-    Raises ExecutorFailed on any failure, including a timeout."""
+    `run` raises ExecutorFailed on any failure, including a timeout. The other methods are
+    pure: they say which fields of a spec are secrets (e.g. an API key, header values), so the
+    core can seal them in the vault, and never print a value."""
 
     async def run(self, executor: dict[str, Any], request: AgentRequest) -> str: ...
 
     def validate(self, executor: object) -> dict[str, str]:
         """Field errors of an executor spec ({} when it is valid)."""
+        ...
+
+    def split_secrets(self, executor: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The spec without its secret values, and those values by field name (e.g.
+        `api_key`, `header:Authorization`). A value sent back masked is not a secret value."""
+        ...
+
+    def join_secrets(self, public: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
+        """The runnable spec: `public` (from split_secrets) with the secret values put back."""
+        ...
+
+    def masked(self, public: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+        """The spec as it may be shown: each secret field in `names` shown as set (e.g.
+        `api_key_set: true`, a header with the value `***`), never its value."""
+        ...
+
+    def keep_secrets(
+        self, new: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """`new` with every secret it leaves out or sends back masked taken from `current` (the
+        runnable spec stored so far, None when creating). Raises InvalidInput naming the field
+        when a masked secret has no stored value, or when keeping one would send it to another
+        server than before."""
         ...
 
 

@@ -45,7 +45,8 @@ class MessageIntake(Protocol):
         self, agent_id: str, kind: str, external_id: str, status: str, error: str | None
     ) -> bool:
         """Apply a provider's delivery report to an outbound message of this agent's `kind`
-        channel; False if there is no such message (a report never touches another agent's)."""
+        channel (a report never touches another agent's). False when there is no such message
+        yet: the report is kept and applied once the message's provider id is stored."""
         ...
 
     async def conversation(self, agent_id: str, kind: str, contact: str) -> list[StoredMessage]:
@@ -82,7 +83,31 @@ class Administration(Protocol):
 
     async def list_agents(self, workspace_id: str) -> list[AgentRecord]: ...
 
-    async def get_agent(self, workspace_id: str, agent_id: str) -> AgentRecord: ...
+    async def get_agent(self, workspace_id: str, agent_id: str) -> AgentRecord:
+        """The agent as it may be shown: its executor's secrets masked (see `update_agent`)."""
+        ...
+
+    async def update_agent(
+        self,
+        workspace_id: str,
+        agent_id: str,
+        name: str | None,
+        executor: dict[str, Any] | None,
+    ) -> AgentRecord:
+        """Change the name and/or the executor (None: unchanged). A secret of the executor left
+        out, or sent back masked (`***`), keeps its stored value. Returns the agent as shown:
+        `api_key_set` instead of an API key, header values `***`."""
+        ...
+
+    async def delete_agent(self, workspace_id: str, agent_id: str) -> None:
+        """Remove the agent with its channels, leads and conversations (its webhooks then
+        answer 404); NotFound if it is not the workspace's."""
+        ...
+
+    async def seal_plaintext_secrets(self) -> int:
+        """Seal in the vault any executor secret still stored in plain text (written before
+        secrets were sealed); returns how many agents changed. Idempotent."""
+        ...
 
     async def configure_channel(
         self,
@@ -126,5 +151,6 @@ class Administration(Protocol):
     async def session_messages(self, workspace_id: str, session_id: str) -> list[StoredMessage]: ...
 
     async def rotate_secrets(self) -> int:
-        """Re-encrypt every stored secret with the newest key; returns how many changed."""
+        """Re-encrypt every stored secret (channels' and executors') with the newest key;
+        returns how many changed."""
         ...

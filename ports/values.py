@@ -100,6 +100,7 @@ class StoredMessage:
     reply_to_id: int | None = None
     attempt_started_at: datetime | None = None
     error: str | None = None
+    attempts: int = 0  # attempts begun to answer a user message
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +127,15 @@ class LeadRecord:
 
 @dataclass(frozen=True, slots=True)
 class AgentRecord:
+    """An agent as stored. Its `executor` holds vault ciphertexts where the spec has secrets
+    (what `AgentExecutor.split_secrets` names); `updated_at` is None until it is first changed."""
+
     id: str
     workspace_id: str
     name: str
     executor: dict[str, Any]
     created_at: datetime
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
-"""The GraphExecutor bridge: runs an agent's executor spec (`http`, `python`, `demo`)."""
+"""The GraphExecutor bridge: runs an agent's executor spec (`http`, `python`, `openai`,
+`langgraph_server`, `demo`) and knows which of its fields are secrets (see `secrets`)."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
@@ -13,12 +14,25 @@ import httpx
 from ports.errors import ExecutorFailed
 from ports.values import AgentRequest
 
+from . import secrets
 from .demo import demo_reply
 from .http_executor import call_http, header_problem
-from .python_executor import TARGET_RE, PythonExecutor, agent_failure, propagate_cancellation
+from .langgraph_server import call_langgraph_server
+from .openai_executor import call_openai
+from .python_executor import (
+    GATEWAY,
+    MEMORY_MODES,
+    TARGET_RE,
+    PythonExecutor,
+    agent_failure,
+    propagate_cancellation,
+)
 
-KINDS = ("http", "python", "demo")
+KINDS = ("http", "python", "openai", "langgraph_server", "demo")
 MAX_TIMEOUT_S = 120.0
+MAX_NAME_CHARS = 200
+MAX_PROMPT_CHARS = 32000
+MAX_SECRET_CHARS = 4096
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:
@@ -67,11 +81,52 @@ def validate_executor(spec: object) -> dict[str, str]:
                     if problem:
                         errors["headers"] = problem
                         break
+                if len({str(n).lower() for n in headers}) < len(headers):
+                    errors.setdefault("headers", "a header name is given twice")
     elif kind == "python":
         target = spec.get("target")
         if not isinstance(target, str) or not TARGET_RE.match(target):
             errors["target"] = "required: 'module:attribute', e.g. 'my_agent.graph:graph'"
+        if "memory" in spec and spec["memory"] not in MEMORY_MODES:
+            errors["memory"] = "must be 'gateway' (history sent each time) or 'graph'"
+    elif kind == "openai":
+        if "base_url" in spec:
+            problem = _url_problem(spec["base_url"])
+            if problem:
+                errors["base_url"] = problem
+        _text_field(spec, "model", errors, "required: the model name, e.g. 'gpt-4o-mini'")
+        if spec.get("system_prompt") is not None:
+            prompt = spec["system_prompt"]
+            if not isinstance(prompt, str) or len(prompt) > MAX_PROMPT_CHARS:
+                errors["system_prompt"] = f"must be text of at most {MAX_PROMPT_CHARS} characters"
+        if spec.get("temperature") is not None:
+            temperature = spec["temperature"]
+            if not _is_number(temperature) or not 0 <= temperature <= 2:
+                errors["temperature"] = "must be a number from 0 to 2"
+        if spec.get("max_tokens") is not None:
+            tokens = spec["max_tokens"]
+            if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
+                errors["max_tokens"] = "must be a whole number of at least 1"
+    elif kind == "langgraph_server":
+        problem = _url_problem(spec.get("url"))
+        if problem:
+            errors["url"] = problem
+        _text_field(spec, "assistant_id", errors, "required: the assistant id or graph name")
+    if kind in secrets.API_KEY_KINDS and spec.get("api_key") is not None:
+        key = spec["api_key"]
+        if not isinstance(key, str) or not key or len(key) > MAX_SECRET_CHARS:
+            errors["api_key"] = f"must be text of 1 to {MAX_SECRET_CHARS} characters"
+        elif header_problem("X-Api-Key", key):  # it is sent in a header; never quoted
+            errors["api_key"] = "must not contain control or non-ASCII characters"
     return errors
+
+
+def _text_field(spec: Mapping[str, Any], name: str, errors: dict[str, str], why: str) -> None:
+    value = spec.get(name)
+    if not isinstance(value, str) or not value.strip():
+        errors[name] = why
+    elif len(value) > MAX_NAME_CHARS or any(ord(c) < 0x20 for c in value):
+        errors[name] = f"must be at most {MAX_NAME_CHARS} characters, without control characters"
 
 
 class GraphExecutorBridge:
@@ -92,6 +147,20 @@ class GraphExecutorBridge:
     def validate(self, executor: object) -> dict[str, str]:
         """Field errors of an executor spec (`{}` when valid); see `validate_executor`."""
         return validate_executor(executor)
+
+    def split_secrets(self, executor: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        return secrets.split_secrets(executor)
+
+    def join_secrets(self, public: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, Any]:
+        return secrets.join_secrets(public, values)
+
+    def masked(self, public: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+        return secrets.masked(public, names)
+
+    def keep_secrets(
+        self, new: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        return secrets.keep_secrets(new, current)
 
     def _timeout_of(self, executor: Mapping[str, Any]) -> float:
         timeout = executor.get("timeout_s")
@@ -135,5 +204,10 @@ class GraphExecutorBridge:
             target = executor.get("target")
             if not isinstance(target, str):
                 raise ExecutorFailed("python executor has no target")
-            return await self._python.run(target, request)
+            memory = executor.get("memory", GATEWAY)
+            return await self._python.run(target, request, memory)
+        if kind == "openai":
+            return await call_openai(self._http, executor, request, timeout_s)
+        if kind == "langgraph_server":
+            return await call_langgraph_server(self._http, executor, request, timeout_s)
         return demo_reply(request)

@@ -20,7 +20,7 @@ def demo_reply(request: AgentRequest) -> str:
     said = request.message.strip()
     if said.lower() in {"help", "/help", "?"}:
         return (
-            "I'm the demo agent of this WhatsApp gateway. I remember our chat: I count your "
+            "I'm the demo agent of this gateway. I remember our chat: I count your "
             "messages and quote the previous one. Point this agent at your own HTTP endpoint "
             "or Python graph to give real answers."
         )

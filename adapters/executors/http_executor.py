@@ -38,6 +38,49 @@ def reply_from_json(data: Any) -> str:
     return reply
 
 
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    body: Any,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    what: str,
+) -> Any:
+    """POST `body` as JSON with the shared client and return the decoded JSON answer.
+
+    Any failure (non-2xx, transport error, timeout, an answer over 1 MiB or not JSON) is an
+    ExecutorFailed whose reason starts with `what` and names a status or an exception class
+    only: never the URL, a header, the request or the answer."""
+    for name, value in headers.items():
+        problem = header_problem(name, value)
+        if problem:
+            raise ExecutorFailed(f"{what}: {problem}")
+    try:
+        async with client.stream(
+            "POST",
+            url,
+            json=body,
+            headers=dict(headers),
+            timeout=timeout_s,
+            follow_redirects=False,
+        ) as response:
+            if not 200 <= response.status_code < 300:
+                raise ExecutorFailed(f"{what}: HTTP {response.status_code}")
+            data = bytearray()
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > MAX_REPLY_BYTES:
+                    raise ExecutorFailed(f"{what}: reply too large")
+    except httpx.TimeoutException as e:
+        raise ExecutorFailed(f"{what}: timed out") from e
+    except httpx.HTTPError as e:
+        raise ExecutorFailed(f"{what}: request failed ({type(e).__name__})") from e
+    try:
+        return json.loads(bytes(data))
+    except ValueError as e:
+        raise ExecutorFailed(f"{what}: reply is not JSON") from e
+
+
 async def call_http(
     client: httpx.AsyncClient,
     url: str,
@@ -46,34 +89,7 @@ async def call_http(
     timeout_s: float,
 ) -> str:
     """POST `request.as_json()` to `url` with the shared client and return the reply text."""
-    for name, value in headers.items():
-        problem = header_problem(name, value)
-        if problem:
-            raise ExecutorFailed(f"http executor: {problem}")
-    try:
-        async with client.stream(
-            "POST",
-            url,
-            json=request.as_json(),
-            headers=dict(headers),
-            timeout=timeout_s,
-            follow_redirects=False,
-        ) as response:
-            if not 200 <= response.status_code < 300:
-                raise ExecutorFailed(f"http executor: HTTP {response.status_code}")
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_REPLY_BYTES:
-                    raise ExecutorFailed("http executor: reply too large")
-    except httpx.TimeoutException as e:
-        raise ExecutorFailed("http executor: timed out") from e
-    except httpx.HTTPError as e:
-        raise ExecutorFailed(f"http executor: request failed ({type(e).__name__})") from e
-    try:
-        data = json.loads(bytes(body))
-    except ValueError as e:
-        raise ExecutorFailed("http executor: reply is not JSON") from e
+    data = await post_json(client, url, request.as_json(), headers, timeout_s, "http executor")
     try:
         return reply_from_json(data)
     except ExecutorFailed as e:

@@ -1,7 +1,9 @@
 """Executor kind `python`: runs an in-process agent named by a `module:attribute` target.
 
 The target is either a graph with `ainvoke` (a LangGraph compiled graph) or a callable that
-takes the request JSON and returns a string or `{"reply": ...}`. A sync callable runs in a
+takes the request JSON and returns a string or `{"reply": ...}`. With `memory: "graph"` (a
+graph compiled with a checkpointer, which keeps each `thread_id`'s messages itself) it gets
+the new message only, with the same config (`thread_id` = the session id). A sync callable runs in a
 worker thread so it cannot block the event loop (on a timeout the thread is abandoned, not
 stopped).
 
@@ -18,6 +20,7 @@ import asyncio
 import importlib
 import inspect
 import re
+from dataclasses import replace
 from typing import Any
 
 from ports.errors import ExecutorFailed
@@ -25,6 +28,9 @@ from ports.values import AgentRequest
 
 from .http_executor import reply_from_json
 
+GATEWAY = "gateway"  # memory: the gateway sends the history window with each message
+GRAPH = "graph"  # memory: the graph's checkpointer remembers; only the new message is sent
+MEMORY_MODES = (GATEWAY, GRAPH)
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 TARGET_RE = re.compile(rf"^({_DOTTED}):({_DOTTED})$")
 
@@ -58,7 +64,7 @@ def _is_async_callable(obj: Any) -> bool:
     return callable(obj) and inspect.iscoroutinefunction(type(obj).__call__)
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
     """A message's content as text: a string, or the text blocks of a list of content blocks."""
     if isinstance(content, str):
         return content
@@ -89,7 +95,7 @@ def _reply_of_graph_result(result: Any) -> str:
         content = last.content
     else:
         raise ExecutorFailed("python executor: last message has no content")
-    return _content_text(content)
+    return content_text(content)
 
 
 class PythonExecutor:
@@ -124,9 +130,13 @@ class PythonExecutor:
         self._resolved[target] = obj
         return obj
 
-    async def run(self, target: str, request: AgentRequest) -> str:
+    async def run(self, target: str, request: AgentRequest, memory: str = GATEWAY) -> str:
+        """`memory="graph"`: the agent keeps its own memory (a graph compiled with a
+        checkpointer, per `thread_id`), so it gets the new message only, no history."""
         obj = self.resolve(target)
         is_graph = hasattr(obj, "ainvoke")
+        if memory == GRAPH:
+            request = replace(request, history=())
         # The agent runs in a task of its own whose outermost coroutine is the guard: a
         # GeneratorExit that reaches an await as a future's exception is thrown into the
         # task's outermost coroutine, skipping the frames in between; here that is the guard,

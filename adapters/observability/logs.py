@@ -10,7 +10,7 @@ Redaction works two ways, and never hides an id:
   free text, `name=value` / `"name": "value"` pairs with such a name lose their value;
 - by the shape of known secret values, wherever they appear (messages, fields, tracebacks):
   admin API keys (`gw_...`), Twilio auth tokens (32 hex digits standing alone), HTTP
-  Basic/Bearer credentials, Telegram bot tokens (`123456:AA...`, also inside
+  Basic/Bearer credentials, chat bot tokens (`123456:AA...`, also inside
   `/bot<token>/sendMessage` URLs), OpenAI-style keys (`sk-...`) and vault ciphertexts.
 Ids stay readable: uuids (with dashes) and Twilio sids (`SM`/`AC` + hex) do not have those
 shapes, and a field named like an id (`request_id`, `session_id`, `message_sid`, `agent_id`,
@@ -50,7 +50,7 @@ SENSITIVE_TEXT = re.compile(
     rf"[\"']?\s*[:=]\s*[\"']?)(?P<value>(?i:(?:basic|bearer)\s+)?{_STOP}+)"
     # HTTP Basic / Bearer credentials.
     r"|(?P<scheme>(?i:\b(?:basic|bearer)\s+))[A-Za-z0-9+/=._~-]{8,}"
-    # Telegram bot tokens, standalone or in `/bot<token>/method` URLs.
+    # Bot API tokens, standalone or in `/bot<token>/method` URLs.
     r"|(?:(?<=bot)|(?<![A-Za-z0-9_]))\d{1,20}(?::|%3[Aa])[A-Za-z0-9_-]{30,}"
     # Admin API keys, OpenAI-style keys, vault ciphertexts.
     r"|gw_[A-Za-z0-9_-]{16,}"

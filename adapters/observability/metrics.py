@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -102,6 +102,20 @@ class MeteredExecutor:
 
     def validate(self, executor: object) -> dict[str, str]:
         return self._inner.validate(executor)
+
+    def split_secrets(self, executor: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        return self._inner.split_secrets(executor)
+
+    def join_secrets(self, public: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
+        return self._inner.join_secrets(public, secrets)
+
+    def masked(self, public: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+        return self._inner.masked(public, names)
+
+    def keep_secrets(
+        self, new: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        return self._inner.keep_secrets(new, current)
 
 
 class MeteredSender:

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 class InProcessWorkQueue:
-    def __init__(self, concurrency: int = 32) -> None:
+    def __init__(self, concurrency: int = 1000) -> None:
         self._limit = asyncio.Semaphore(concurrency)
         self._handler: SessionHandler | None = None
         self._running: dict[str, asyncio.Task[None]] = {}

@@ -34,13 +34,13 @@ class ProcrastinateWorkQueue:
     def __init__(
         self,
         database_url: str,
-        concurrency: int = 32,
+        concurrency: int = 1000,
         run_worker: bool = True,
         stalled_after_s: float = 10.0,
         shutdown_deadline_s: float = 10.0,
     ) -> None:
         connector = procrastinate.PsycopgConnector(
-            conninfo=psycopg_conninfo(database_url), min_size=1, max_size=4
+            conninfo=psycopg_conninfo(database_url), min_size=1, max_size=8
         )
         self.app = procrastinate.App(connector=connector)
         self._task = self.app.task(name=TASK, queue=QUEUE)(self._run_job)

@@ -14,7 +14,7 @@ ASCII string::
 
 base64url without padding; nonces are 12 random bytes; both blobs carry their 16-byte GCM
 tag at the end. Associated data binds both layers to the format version and to the caller's
-``context`` (for example ``agent:<id>:whatsapp:auth_token``); the wrapping layer also binds
+``context`` (for example ``agent:<id>:channel:<kind>:auth_token``); the wrapping layer also binds
 the key id. A ciphertext moved to another context, another key id or another version fails
 to open. Every failure raises ``VaultError`` naming at most the key id and the context.
 """

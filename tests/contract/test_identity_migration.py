@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from adapters.persistence.tortoise.database import MIGRATIONS
+from core.delivery import DeliveryReports
 from ports.values import InboundMessage, SendReceipt
 from tests.contract.conftest import DEFAULT_POSTGRES_URL, Stores, _tortoise_on
 
@@ -112,7 +113,8 @@ async def test_existing_rows_survive_with_their_kind(migrated: Stores) -> None:
         "Ana",
     )
     # Delivery reports still find the old reply, and a retry of the old message is a duplicate.
-    assert await migrated.messages.record_delivery(AGENT_A, "whatsapp", "SMout", "read", None, T0)
+    reports = DeliveryReports(migrated.messages)
+    assert await reports.record(AGENT_A, "whatsapp", "SMout", "read", None, T0)
     again = InboundMessage(AGENT_A, "whatsapp", PHONE, "SMin", "hi")
     result = await migrated.messages.accept_inbound(again, OLD_SESSION, T0)
     assert result.duplicate and result.message_id == 1

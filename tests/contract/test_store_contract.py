@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.delivery import DeliveryReports
 from ports.errors import Conflict
 from ports.values import AcceptResult, ChannelRecord, InboundMessage, LeadRecord, SendReceipt
 from tests.contract.conftest import Stores
@@ -206,7 +207,7 @@ async def test_a_message_moves_through_processing_reply_sending_and_sent(stores:
 
     pending = await m.next_pending(session_id)
     assert pending is not None and (pending.id, pending.status) == (first.message_id, "received")
-    await m.mark_processing(first.message_id, at(2))
+    assert await m.begin_answer(first.message_id, at(2)) == 1
     pending = await m.next_pending(session_id)
     assert pending is not None and (pending.id, pending.status) == (first.message_id, "processing")
     assert await m.reply_of(first.message_id) is None
@@ -260,6 +261,7 @@ async def test_a_failed_user_message_is_no_longer_pending(stores: Stores) -> Non
 
 async def test_record_delivery_only_moves_forward(stores: Stores) -> None:
     m = stores.messages
+    reports = DeliveryReports(m)
     agent_id = await new_agent(stores)
     result = await accept(stores, agent_id, "SMin")
     reply = await m.complete(result.message_id, "answered", "ok", at(1))
@@ -271,39 +273,40 @@ async def test_record_delivery_only_moves_forward(stores: Stores) -> None:
         assert row is not None
         return row.status, row.error
 
-    assert await m.record_delivery(agent_id, "whatsapp", "SMout", "sent", None, at(4))
+    assert await reports.record(agent_id, "whatsapp", "SMout", "sent", None, at(4))
     assert await status() == ("sent", None)
-    assert await m.record_delivery(agent_id, "whatsapp", "SMout", "delivered", None, at(5))
+    assert await reports.record(agent_id, "whatsapp", "SMout", "delivered", None, at(5))
     assert await status() == ("delivered", None)
-    assert await m.record_delivery(agent_id, "whatsapp", "SMout", "read", None, at(6))
-    assert await m.record_delivery(
+    assert await reports.record(agent_id, "whatsapp", "SMout", "read", None, at(6))
+    assert await reports.record(
         agent_id, "whatsapp", "SMout", "delivered", None, at(7)
     )  # late report
-    assert await m.record_delivery(agent_id, "whatsapp", "SMout", "failed", "30008", at(8))
+    assert await reports.record(agent_id, "whatsapp", "SMout", "failed", "30008", at(8))
     assert await status() == ("read", None)
-    assert await m.record_delivery(
+    assert await reports.record(
         agent_id, "whatsapp", "SMout", "accepted", None, at(9)
     )  # not ours: ignored
     assert await status() == ("read", None)
-    assert not await m.record_delivery(agent_id, "whatsapp", "SMnope", "delivered", None, at(10))
-    assert not await m.record_delivery(
+    assert not await reports.record(agent_id, "whatsapp", "SMnope", "delivered", None, at(10))
+    assert not await reports.record(
         agent_id, "whatsapp", "SMin", "delivered", None, at(10)
     )  # a user message
     other_agent = await new_agent(stores)
-    assert not await m.record_delivery(other_agent, "whatsapp", "SMout", "failed", "1", at(11))
-    assert not await m.record_delivery("not-a-uuid", "whatsapp", "SMout", "failed", "1", at(11))
+    assert not await reports.record(other_agent, "whatsapp", "SMout", "failed", "1", at(11))
+    assert not await reports.record("not-a-uuid", "whatsapp", "SMout", "failed", "1", at(11))
     assert [s.status for s in await m.session_messages(result.session_id)] == ["answered", "read"]
 
 
 async def test_record_delivery_failure_keeps_its_error(stores: Stores) -> None:
     m = stores.messages
+    reports = DeliveryReports(m)
     agent_id = await new_agent(stores)
     result = await accept(stores, agent_id, "SMin")
     reply = await m.complete(result.message_id, "answered", "ok", at(1))
     await m.mark_sent(reply.id, SendReceipt("SMout", "queued"), at(3))
     assert await m.next_pending(result.session_id) is None
-    assert await m.record_delivery(agent_id, "whatsapp", "SMout", "undelivered", "30003", at(4))
-    assert await m.record_delivery(agent_id, "whatsapp", "SMout", "sent", None, at(5))
+    assert await reports.record(agent_id, "whatsapp", "SMout", "undelivered", "30003", at(4))
+    assert await reports.record(agent_id, "whatsapp", "SMout", "sent", None, at(5))
     row = await m.reply_of(result.message_id)
     assert row is not None and (row.status, row.error) == ("undelivered", "30003")
 
@@ -346,7 +349,7 @@ async def test_sessions_with_pending_work_oldest_first(stores: Stores) -> None:
     reply = await m.complete(b.message_id, "answered", "ok", at(4))
     assert await m.sessions_with_pending_work(10) == [a.session_id, c.session_id, b.session_id]
     await m.mark_sent(reply.id, SendReceipt("SMout"), at(5))
-    await m.mark_processing(c.message_id, at(6))
+    assert await m.begin_answer(c.message_id, at(6)) == 1
     assert await m.sessions_with_pending_work(10) == [a.session_id, c.session_id]
 
 
@@ -444,3 +447,37 @@ async def test_concurrent_copies_of_one_message_are_stored_once(stores: Stores) 
     [lead] = await all_leads(stores)
     assert lead.message_count == 1
     assert len(await stores.messages.session_messages(session_of(agent_id))) == 1
+
+
+async def test_a_report_before_its_provider_id_is_parked_then_applied(stores: Stores) -> None:
+    m = stores.messages
+    reports = DeliveryReports(m)
+    agent_id = await new_agent(stores)
+    result = await accept(stores, agent_id, "SMin")
+    reply = await m.complete(result.message_id, "answered", "ok", at(1))
+    await m.mark_sending(reply.id, at(2))
+    # Twilio's callbacks can beat the 201 that tells us the sid.
+    assert not await reports.record(agent_id, "whatsapp", "SMout", "delivered", None, at(3))
+    assert not await reports.record(agent_id, "whatsapp", "SMout", "sent", None, at(3))
+    other_agent = await new_agent(stores)
+    assert not await reports.record(other_agent, "whatsapp", "SMout", "read", None, at(3))
+    await m.mark_sent(reply.id, SendReceipt("SMout"), at(4))
+    await reports.apply_parked(agent_id, "whatsapp", "SMout", at(5))
+    row = await m.reply_of(result.message_id)
+    assert row is not None and row.status == "delivered"  # not moved back by the late `sent`
+    assert await m.take_parked(agent_id, "whatsapp", "SMout") == []
+    # The other agent's report is still parked, and only its own clean-up removes it.
+    assert await m.drop_parked(at(2)) == 0
+    assert await m.drop_parked(at(10)) == 1
+
+
+async def test_answer_attempts_are_counted_before_the_agent_runs(stores: Stores) -> None:
+    m = stores.messages
+    agent_id = await new_agent(stores)
+    result = await accept(stores, agent_id, "SMin")
+    assert [await m.begin_answer(result.message_id, at(i)) for i in (1, 2, 3)] == [1, 2, 3]
+    (user,) = await m.session_messages(result.session_id)
+    assert (user.status, user.attempts) == ("processing", 3)
+    await m.complete(result.message_id, "failed", "sorry", at(4), reason="poison")
+    user, _ = await m.session_messages(result.session_id)
+    assert (user.status, user.error) == ("failed", "poison")

@@ -1,8 +1,9 @@
 """Crash safety with real processes: `python -m app serve` is SIGKILLed and started again.
 
-A Twilio REST double and a slow HTTP agent run as their own processes; the gateway is killed
+A Twilio REST double and an HTTP agent run as their own processes; the gateway is killed
 while the agent is working, or right after the reply reached Twilio. Either way the reply
-reaches Twilio exactly once.
+reaches Twilio exactly once. "While the agent is working" is a handshake, not a sleep: the
+agent records each request the moment it has it and holds its answer until the test lets it go.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ ACCOUNT_SID = "AC" + "c0ffee00" * 4
 AUTH_TOKEN = "CrashTestToken00" + "0123456789abcdef"
 NUMBER = "+14155238886"
 PHONE = "+5511987654321"
-AGENT_DELAY_S = 1.5
 
 DOUBLE = """
 import asyncio, sys
@@ -39,28 +39,50 @@ from adapters.sandbox.twilio_double import TwilioDoubleStore, run_twilio_double
 asyncio.run(run_twilio_double("127.0.0.1", int(sys.argv[1]), TwilioDoubleStore()))
 """
 
-SLOW_AGENT = textwrap.dedent(
+# An HTTP agent that shakes hands: every request is appended to the calls file (argv[2]) as
+# soon as it arrives, before anything else. A message starting with "hold" is then held, its
+# answer not written, until the test releases it (POST /release {"message": ...}); the others
+# are answered at once. So the test kills the gateway while the agent surely has the request
+# and has surely not answered, with no sleep to race.
+HELD_AGENT = textwrap.dedent(
     """
-    import json, sys, time
+    import json, sys, threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+    released, changed = set(), threading.Condition()
+
     class Agent(BaseHTTPRequestHandler):
-        def do_POST(self):
-            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with open(sys.argv[2], "a") as log:
-                log.write(payload["message"] + "\\n")
-            time.sleep(float(sys.argv[3]))
-            body = json.dumps({"reply": "Slow answer to " + payload["message"]}).encode()
+        def _answer(self, data):
+            body = json.dumps(data).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
+        def do_POST(self):
+            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            message = payload["message"]
+            if self.path == "/release":
+                with changed:
+                    released.add(message)
+                    changed.notify_all()
+                self._answer({"released": message})
+                return
+            with open(sys.argv[2], "a") as log:  # the handshake: "I have the request"
+                log.write(message + "\\n")
+            if message.startswith("hold"):
+                with changed:
+                    if not changed.wait_for(lambda: message in released, timeout=120):
+                        return
+            self._answer({"reply": "Slow answer to " + message})
+
         def log_message(self, *args):
             pass
 
-    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Agent).serve_forever()
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Agent)
+    server.daemon_threads = True
+    server.serve_forever()
     """
 )
 
@@ -117,6 +139,7 @@ class Rig:
     double_url: str
     agent_calls: Path
     agent_url: str
+    agent_base: str
     gateway: subprocess.Popen[bytes] | None = None
     base: str = ""
     key: str = ""
@@ -149,6 +172,11 @@ class Rig:
         response = httpx.get(f"{self.double_url}/messages", timeout=5)
         sent = list(response.json()["messages"])
         return [m for m in sent if about is None or m["body"].endswith(f" to {about}")]
+
+    def release(self, message: str) -> None:
+        """Lets the agent answer `message` (now, and whenever it is asked again)."""
+        response = httpx.post(f"{self.agent_base}/release", json={"message": message}, timeout=5)
+        assert response.status_code == 200, response.text
 
     def agent_calls_about(self, message: str) -> int:
         if not self.agent_calls.exists():
@@ -214,12 +242,13 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     try:
         procs.start("double", "-c", DOUBLE, str(double_port))
         calls = tmp_path / "agent-calls.txt"
-        procs.start("agent", "-c", SLOW_AGENT, str(agent_port), str(calls), str(AGENT_DELAY_S))
+        procs.start("agent", "-c", HELD_AGENT, str(agent_port), str(calls))
         rig = Rig(
             procs,
             f"http://127.0.0.1:{double_port}/sandbox/twilio",
             calls,
             f"http://127.0.0.1:{agent_port}/reply",
+            f"http://127.0.0.1:{agent_port}",
         )
         # The key is made by the CLI on the same DATA_DIR while the gateway starts up.
         keys = procs.start("keys", "-m", "app", "keys", "create", "--workspace", "w")
@@ -245,14 +274,16 @@ def settled(rig: Rig, agent_id: str) -> list[dict[str, Any]] | None:
 def test_killed_while_the_agent_works_the_reply_is_sent_once_after_restart(rig: Rig) -> None:
     rig.ensure_gateway()
     agent_id = rig.whatsapp_agent(rig.agent_url)
-    text = "survive this"
+    text = "hold: survive this"
 
     acknowledged = rig.post_message(agent_id, text)
     assert acknowledged.status_code == 200
+    # The handshake: the agent has the request, and holds its answer until released.
     wait_until(lambda: rig.agent_calls_about(text), 15, "the agent to be asked")
-    rig.kill_gateway()  # the agent is still thinking; nothing was sent
+    rig.kill_gateway()  # the agent is surely still "thinking": nothing can have been sent
     assert rig.sent_to_twilio(text) == []
 
+    rig.release(text)  # from now on the agent answers this message at once
     rig.start_gateway()
     sent = wait_until(lambda: rig.sent_to_twilio(text), 30, "the reply to reach Twilio")
     items = wait_until(lambda: settled(rig, agent_id), 15, "the session to settle")
@@ -263,6 +294,7 @@ def test_killed_while_the_agent_works_the_reply_is_sent_once_after_restart(rig: 
     assert items[1]["content"] == f"Slow answer to {text}"
     time.sleep(1.2)  # several recovery sweeps (RECOVERY_INTERVAL_S=0.5) later ...
     assert len(rig.sent_to_twilio(text)) == 1  # ... still exactly one
+    assert rig.agent_calls_about(text) == 2  # asked again after the crash, answered once
 
 
 def test_killed_right_after_sending_the_reply_is_not_sent_again(rig: Rig) -> None:

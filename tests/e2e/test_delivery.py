@@ -386,3 +386,30 @@ async def test_an_interrupted_reply_is_not_mistaken_for_an_identical_earlier_one
 
     assert gateway.twilio.bodies() == ["OK", "OK", "OK"]
     assert [m["status"] for m in items if m["role"] == "assistant"] == ["sent"] * 3
+
+
+async def test_a_status_callback_that_beats_the_send_answer_is_kept_and_applied(
+    gateway: Gateway,
+) -> None:
+    """Twilio can post `delivered` before its 201 reaches us: the report is parked, then
+    applied when the sid is stored, and a late `sent` does not move it back."""
+    agent = await gateway.whatsapp_agent()
+    session = gateway.session_of(agent)
+    record = gateway.twilio._create
+    answers = []
+
+    async def create_then_report(request: httpx.Request, account_sid: str) -> httpx.Response:
+        response = record(request, account_sid)  # Twilio has created the message ...
+        sid = response.json()["sid"]
+        for status in ("delivered", "sent"):  # ... and reports on it before answering
+            answers.append(await gateway.status_callback(agent, sid, status))
+        return response
+
+    gateway.twilio.create.side_effect = create_then_report
+    await gateway.webhook(agent)
+    items = await gateway.wait_for(
+        session, lambda items: len(items) == 2 and items[1]["status"] == "delivered"
+    )
+    assert [a.status_code for a in answers] == [200, 200]
+    assert items[1]["status"] == "delivered"
+    assert len(gateway.twilio.sent) == 1

@@ -292,9 +292,9 @@ async def test_the_reply_goes_out_through_twilios_messages_api(gateway: Gateway)
     assert "You said: “Hello there”" in sent.body
     assert items == [
         {"role": "user", "content": "Hello there", "status": "answered",
-         "created_at": items[0]["created_at"]},
+         "created_at": items[0]["created_at"], "error": None},
         {"role": "assistant", "content": sent.body, "status": "sent",
-         "created_at": items[1]["created_at"]},
+         "created_at": items[1]["created_at"], "error": None},
     ]  # fmt: skip
 
 

@@ -8,6 +8,7 @@ log, which pytest shows when the test failed.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -72,6 +73,56 @@ class Handler(BaseHTTPRequestHandler):
         time.sleep(delay)
         text = reply.replace("{message}", message)
         self._json(200, {"reply": text})
+
+server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+server.daemon_threads = True
+server.serve_forever()
+"""
+
+# A stand-in agent that shakes hands instead of sleeping: each request is recorded (GET /calls)
+# the moment it arrives; a message starting with "hold" is then held, its answer not written,
+# until POST /release {"message": ...} lets it go (for this request and every later one). A test
+# waits for the call, does what it must while the agent surely has the request and surely has
+# not answered (kill a process, stop the database), then releases it. Others are answered at
+# once. The reply is `reply` with `{message}` replaced.
+_HELD_AGENT_CODE = """
+import json, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+port, reply = int(sys.argv[1]), sys.argv[2]
+calls, released, changed = [], set(), threading.Condition()
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _json(self, status, data):
+        body = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        with changed:
+            self._json(200, {"calls": len(calls), "messages": list(calls)})
+
+    def do_POST(self):
+        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        message = payload["message"]
+        if self.path == "/release":
+            with changed:
+                released.add(message)
+                changed.notify_all()
+            self._json(200, {"released": message})
+            return
+        with changed:
+            calls.append(message)  # the handshake: "I have the request"
+            if message.startswith("hold"):
+                if not changed.wait_for(lambda: message in released, timeout=120):
+                    return
+        self._json(200, {"reply": reply.replace("{message}", message)})
 
 server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
 server.daemon_threads = True
@@ -214,6 +265,23 @@ def start_agent_server(children: Children, delay_s: float, reply: str) -> Child:
     child = children.spawn("agent", args, base_env(), port)
     wait_http(child, "/calls", timeout=30)
     return child
+
+
+def start_held_agent(children: Children, reply: str) -> Child:
+    """The handshaking agent (see _HELD_AGENT_CODE): messages starting with "hold" wait for
+    `release_agent`; `reply` may contain `{message}`."""
+    port = free_port()
+    child = children.spawn(
+        "held-agent", [PYTHON, "-c", _HELD_AGENT_CODE, str(port), reply], base_env(), port
+    )
+    wait_http(child, "/calls", timeout=30)
+    return child
+
+
+def release_agent(agent: Child, message: str) -> None:
+    """Lets the held agent answer `message`, now and whenever it is asked again."""
+    response = httpx.post(agent.url + "/release", json={"message": message}, timeout=5)
+    assert response.status_code == 200, response.text
 
 
 def agent_calls(agent: Child) -> list[str]:
@@ -402,3 +470,173 @@ def quoted(reply: str) -> str | None:
     """The user's message as the demo agent quotes it (`You said: “...”`)."""
     match = _QUOTED.search(reply)
     return match.group(1) if match else None
+
+
+# -- vault rotation (shared by tests/e2e/test_vault_rotate.py and tests/postgres/) ---------------
+
+TWILIO_ROUTES = {"whatsapp": ("twilio", "whatsapp:{}"), "sms": ("sms", "{}")}
+
+
+def run_cli(gateway: Gateway, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m app ARGS` with this gateway's settings (plus `env`), to completion."""
+    return subprocess.run(
+        [PYTHON, "-m", "app", *args],
+        cwd=ROOT,
+        env=gateway.env(**env),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def stored_channel_secrets(database_url: str) -> dict[tuple[str, str], dict[str, str]]:
+    """Every channel's sealed secrets as the database holds them: (agent id, kind) -> name ->
+    ciphertext, read with a plain driver (not the gateway's code)."""
+    query = "SELECT agent_id, kind, secrets FROM channel"
+    if database_url.startswith("sqlite://"):
+        import sqlite3
+
+        with sqlite3.connect(database_url.removeprefix("sqlite://")) as db:
+            rows = db.execute(query).fetchall()
+    else:
+        import psycopg
+
+        from adapters.queue.procrastinate_queue import psycopg_conninfo
+
+        with psycopg.connect(psycopg_conninfo(database_url), autocommit=True) as db:
+            rows = db.execute(query).fetchall()
+    return {
+        (str(agent), str(kind)): dict(json.loads(raw) if isinstance(raw, str) else raw)
+        for agent, kind, raw in rows
+    }
+
+
+def key_id(ciphertext: str) -> str:
+    """The keyring key a vault ciphertext is sealed under (`v1.<kid>.<wrapped>.<sealed>`)."""
+    version, kid, *_ = ciphertext.split(".")
+    assert version == "v1", ciphertext[:8]
+    return kid
+
+
+def add_twilio_channel(gateway: Gateway, server: Child, kind: str) -> Agent:
+    """A new agent with the Twilio channel `kind` (whatsapp or sms) saved through the API."""
+    sid, token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
+    with gateway.admin(server) as api:
+        created = api.post(
+            "/api/agents", json={"name": f"{kind} agent", "executor": {"kind": "demo"}}
+        )
+        assert created.status_code == 201, created.text
+        agent_id = created.json()["id"]
+        body = {
+            "account_sid": sid,
+            "auth_token": token,
+            "phone_number": BOT_NUMBER,
+            "enabled": True,
+        }
+        saved = api.put(f"/api/agents/{agent_id}/channels/{kind}", json=body)
+        assert saved.status_code == 200, saved.text
+    return Agent(agent_id, sid, token)
+
+
+async def post_twilio(
+    client: httpx.AsyncClient, server: Child, kind: str, agent: Agent, phone: str, body: str
+) -> httpx.Response:
+    """A message to the `kind` webhook, signed as Twilio signs it with the agent's token."""
+    route, address = TWILIO_ROUTES[kind]
+    url = f"{server.url}/webhooks/{route}/{agent.id}"
+    params = {
+        "AccountSid": agent.account_sid,
+        "MessageSid": "SM" + secrets.token_hex(16),
+        "From": address.format(phone),
+        "To": address.format(BOT_NUMBER),
+        "Body": body,
+        "NumMedia": "0",
+    }
+    signature = RequestValidator(agent.auth_token).compute_signature(url, params)
+    return await client.post(url, data=params, headers={"X-Twilio-Signature": signature})
+
+
+async def check_vault_rotation(gateway: Gateway) -> None:
+    """`python -m app vault rotate` end to end, on the gateway's database:
+
+    1. a gateway holding only k1 seals the channels' secrets under k1;
+    2. a gateway holding k1,k2 (newest last) accepts webhooks whose secrets are sealed under
+       k1, and seals a channel saved now under k2;
+    3. `vault rotate` (while that gateway runs) re-encrypts exactly the k1 secrets under k2:
+       every ciphertext changes its key id, none is left under k1;
+    4. the running gateway still accepts a webhook on every channel, and so does a gateway that
+       holds k2 alone (k1 retired), which proves nothing needs k1 any more; a second rotate
+       has nothing to do.
+    """
+    from adapters.vault.aesgcm import KeyRing
+
+    old = KeyRing.generate("k1")
+    both = old.with_new_key("k2")
+    newest = KeyRing([("k2", both.key("k2") or b"")])
+    gateway.vault_keys = old.serialize()
+    phone = "+14155550777"
+    delivered: dict[str, list[str]] = {}  # agent id -> texts acknowledged
+
+    async def accepted_everywhere(
+        server: Child, agents: dict[str, tuple[str, Agent]], label: str
+    ) -> None:
+        async with httpx.AsyncClient(timeout=10) as client:
+            for agent_id, (kind, agent) in agents.items():
+                text = f"{label} on {kind}"
+                response = await post_twilio(client, server, kind, agent, phone, text)
+                assert response.status_code == 200, (label, kind, response.text)
+                delivered.setdefault(agent_id, []).append(text)
+
+    first = gateway.start("k1-only")
+    agents: dict[str, tuple[str, Agent]] = {}
+    for kind in ("whatsapp", "sms"):
+        made = add_twilio_channel(gateway, first, kind)
+        agents[made.id] = (kind, made)
+    await accepted_everywhere(first, agents, "sealed under k1")
+    before = stored_channel_secrets(gateway.database_url)
+    assert {key_id(c) for s in before.values() for c in s.values()} == {"k1"}, before
+    first.kill(signal.SIGTERM)
+
+    gateway.vault_keys = both.serialize()
+    running = gateway.start("k1-and-k2")
+    await accepted_everywhere(running, agents, "two keys, old seal")
+    late = add_twilio_channel(gateway, running, "whatsapp")
+    sealed_late = stored_channel_secrets(gateway.database_url)[(late.id, "whatsapp")]
+    assert {key_id(c) for c in sealed_late.values()} == {"k2"}, "new secrets use the newest key"
+
+    rotated = run_cli(gateway, "vault", "rotate")
+    assert rotated.returncode == 0, f"{rotated.stdout}\n{rotated.stderr}"
+    old_count = sum(len(s) for s in before.values())
+    assert f"re-encrypted {old_count} secret(s)" in rotated.stdout, rotated.stdout
+
+    after = stored_channel_secrets(gateway.database_url)
+    assert set(after) == set(before) | {(late.id, "whatsapp")}
+    for where, sealed in before.items():
+        assert set(after[where]) == set(sealed), where
+        for name, ciphertext in sealed.items():
+            assert after[where][name] != ciphertext, (where, name)
+            assert key_id(after[where][name]) == "k2", (where, name)
+    assert after[(late.id, "whatsapp")] == sealed_late  # already current: left alone
+
+    agents[late.id] = ("whatsapp", late)
+    await accepted_everywhere(running, agents, "after rotate, two keys")
+    with gateway.admin(running) as api:
+        for agent_id, (kind, _) in agents.items():
+            shown = api.get(f"/api/agents/{agent_id}/channels/{kind}")
+            assert shown.status_code == 200 and shown.json()["auth_token_set"], shown.text
+    running.kill(signal.SIGTERM)
+
+    gateway.vault_keys = newest.serialize()
+    retired = gateway.start("k2-only")
+    await accepted_everywhere(retired, agents, "k1 retired")
+    again = run_cli(gateway, "vault", "rotate")
+    assert again.returncode == 0 and "re-encrypted 0 secret(s)" in again.stdout, again.stdout
+    for agent_id, (kind, _) in agents.items():
+        prefix = "twilio" if kind == "whatsapp" else "sms"
+        session = f"{prefix}_{agent_id}_{phone}"
+        with gateway.admin(retired) as api:
+            items = api.get(f"/api/sessions/{session}/messages").json()["items"]
+        users = [m["content"] for m in items if m["role"] == "user"]
+        assert users == delivered[agent_id], (kind, users)
+    retired.kill(signal.SIGTERM)

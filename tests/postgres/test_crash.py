@@ -24,8 +24,10 @@ from .harness import (
     agent_calls,
     post_webhook,
     quoted,
+    release_agent,
     sent_messages,
     start_agent_server,
+    start_held_agent,
     wait_for,
     webhook_params,
 )
@@ -38,21 +40,22 @@ PHONE = "+14155550500"
 async def test_sigkill_while_the_agent_runs_is_answered_once_by_another_process(
     gateway: Gateway,
 ) -> None:
-    slow = start_agent_server(gateway.children, delay_s=3, reply="slow ok")
+    held = start_held_agent(gateway.children, reply="slow ok")
     a = gateway.start("A")
-    agent = gateway.create_agent(a, {"kind": "http", "url": slow.url + "/reply", "timeout_s": 20})
+    agent = gateway.create_agent(a, {"kind": "http", "url": held.url + "/reply", "timeout_s": 20})
+    text = "hold on, are you there?"
 
     async with httpx.AsyncClient(timeout=20) as client:
-        params = webhook_params(agent, PHONE, "are you there?")
+        params = webhook_params(agent, PHONE, text)
         response = await post_webhook(client, a, agent, params)
     assert response.status_code == 200, response.text
-    # A's worker took the job and is waiting for the agent: kill A now (no shutdown, no
-    # more heartbeats), then B has to take over the abandoned job.
-    await wait_for(lambda: len(agent_calls(slow)) == 1, 10, "the agent to be called")
-    await asyncio.sleep(1)
+    # The handshake: A's worker took the job and the agent has the request, holding its
+    # answer. Kill A now (no shutdown, no more heartbeats); B has to take over the job.
+    await wait_for(lambda: len(agent_calls(held)) == 1, 10, "the agent to have the request")
     a.kill()
-    b = gateway.start("B")
     assert sent_messages(gateway.double) == []
+    release_agent(held, text)  # from now on the agent answers at once
+    b = gateway.start("B")
 
     # The stalled job is released after ~10 s without heartbeat and handled again.
     await wait_for(lambda: len(sent_messages(gateway.double)) >= 1, 30, "the reply", 0.5)
@@ -61,10 +64,10 @@ async def test_sigkill_while_the_agent_runs_is_answered_once_by_another_process(
     assert [(m["to"], m["body"]) for m in sent] == [(f"whatsapp:{PHONE}", "slow ok")]
     session = await gateway.settled_session(b, agent, PHONE, 2)
     assert [(m["role"], m["content"], m["status"]) for m in session] == [
-        ("user", "are you there?", "answered"),
+        ("user", text, "answered"),
         ("assistant", "slow ok", "sent"),
     ]
-    assert agent_calls(slow) == ["are you there?"] * 2  # asked again after the crash
+    assert agent_calls(held) == [text] * 2  # asked again after the crash
 
 
 def _pg_version() -> str:
@@ -169,20 +172,23 @@ async def test_postgres_restart_mid_stream(gateway: Gateway, pg_version: str) ->
 
 
 async def test_postgres_restart_while_the_agent_runs(gateway: Gateway, pg_version: str) -> None:
-    slow = start_agent_server(gateway.children, delay_s=2, reply="slow ok")
+    held = start_held_agent(gateway.children, reply="slow ok")
     server = gateway.start("A")
     agent = gateway.create_agent(
-        server, {"kind": "http", "url": slow.url + "/reply", "timeout_s": 20}
+        server, {"kind": "http", "url": held.url + "/reply", "timeout_s": 20}
     )
+    text = "hold on, still there?"
     try:
         async with httpx.AsyncClient(timeout=20) as client:
-            params = webhook_params(agent, PHONE, "still there?")
+            params = webhook_params(agent, PHONE, text)
             response = await post_webhook(client, server, agent, params)
         assert response.status_code == 200, response.text
-        await wait_for(lambda: len(agent_calls(slow)) == 1, 10, "the agent to be called")
-        # The agent answers while the database is down: the job cannot store the reply.
+        await wait_for(lambda: len(agent_calls(held)) == 1, 10, "the agent to have the request")
+        # The agent answers while the database is down (it is released only once PostgreSQL
+        # has stopped): the job cannot store the reply.
         await asyncio.to_thread(_pg_ctl, pg_version, "stop")
-        await asyncio.sleep(3)
+        release_agent(held, text)
+        await asyncio.sleep(2)
         await asyncio.to_thread(_pg_ctl, pg_version, "start")
     finally:
         if not _pg_is_running(pg_version):
@@ -194,7 +200,7 @@ async def test_postgres_restart_while_the_agent_runs(gateway: Gateway, pg_versio
     assert [(m["to"], m["body"]) for m in sent] == [(f"whatsapp:{PHONE}", "slow ok")]
     session = await gateway.settled_session(server, agent, PHONE, 2)
     assert [(m["role"], m["content"], m["status"]) for m in session] == [
-        ("user", "still there?", "answered"),
+        ("user", text, "answered"),
         ("assistant", "slow ok", "sent"),
     ]
 

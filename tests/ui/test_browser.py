@@ -1,11 +1,14 @@
 """The whole flow of the issue in Debian's Chromium, driven by Playwright, against the real
-service (`python -m app serve`) with the local Twilio double as Twilio's REST API.
+service (`python -m app serve`) with the local Twilio double as Twilio's REST API and the
+project's Telegram Bot API double, served from this process so the test can read what it
+recorded (the webhook secret given in setWebhook, the messages sent).
 
 Without Chromium or Playwright these tests skip with the reason, except under CI=true where
 they fail: CI must run them."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import os
@@ -16,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +29,12 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.channels.telegram.double import (
+    TelegramDoubleStore,
+    create_telegram_double_app,
+    make_update,
+)
+from adapters.channels.telegram.inbound import SECRET_HEADER
 from tests.conftest import twilio_signature
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -52,6 +62,8 @@ ACCOUNT_SID = "AC" + secrets.token_hex(16)
 AUTH_TOKEN = "Br0wserT0ken" + secrets.token_hex(12)
 CHANNEL_NUMBER = "+14155238886"
 PHONE = "+447700900123"
+BOT_TOKEN = "7301946250:AA" + secrets.token_urlsafe(27)  # the form @BotFather gives
+TELEGRAM_CHAT_ID = 880_000_000 + secrets.randbelow(99_999_999)
 
 
 def _unavailable(reason: str) -> None:
@@ -67,14 +79,80 @@ def _free_port() -> int:
 
 
 @dataclass
+class TelegramDouble:
+    """The Telegram Bot API double, in this process: `store` is what it recorded."""
+
+    store: TelegramDoubleStore
+    api_base: str  # what TELEGRAM_API_BASE_URL is set to
+
+
+@pytest.fixture(scope="module")
+def telegram() -> Iterator[TelegramDouble]:
+    """`adapters.channels.telegram.double` in Hypercorn on a thread of its own, on a free
+    port; it accepts only BOT_TOKEN, as Telegram accepts only tokens it issued."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    store = TelegramDoubleStore(tokens={BOT_TOKEN})
+    app = create_telegram_double_app(store)
+    port = _free_port()
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(serve(app, config, shutdown_trigger=stop.wait))
+        loop.close()
+
+    thread = threading.Thread(target=run, name="telegram-double", daemon=True)
+    thread.start()
+    api_base = f"http://127.0.0.1:{port}/sandbox/telegram"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(f"{api_base}/messages", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("the Telegram double did not start")
+            time.sleep(0.05)
+        yield TelegramDouble(store, api_base)
+    finally:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+
+
+@dataclass
 class Service:
     base: str
     key: str
     log: Path
+    newcomer_key: str  # a workspace of its own: nothing another test made shows there
+
+
+def _create_key(env: dict[str, str], workspace: str) -> str:
+    created = subprocess.run(
+        [sys.executable, "-m", "app", "keys", "create", "--workspace", workspace],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return created.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def service(
+    tmp_path_factory: pytest.TempPathFactory, telegram: TelegramDouble
+) -> Iterator[Service]:
     """The real service in a subprocess on a free port, with a fresh DATA_DIR."""
     data = tmp_path_factory.mktemp("browser-data")
     port = _free_port()
@@ -88,17 +166,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "VAULT_KEYS": "",
         "SECRET_KEY": "",
         "TWILIO_API_BASE_URL": f"{base}/sandbox/twilio",
+        "SANDBOX": "true",  # the service's own Twilio double, as ./scripts/run mounts it
+        "TELEGRAM_API_BASE_URL": telegram.api_base,
     }
-    created = subprocess.run(
-        [sys.executable, "-m", "app", "keys", "create", "--workspace", "ui"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    key = created.stdout.strip().splitlines()[-1]
+    key = _create_key(env, "ui")
+    newcomer_key = _create_key(env, "telegram-newcomer")
     log = data / "service.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -119,7 +191,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("the service did not start:\n" + log.read_text()[-3000:])
             time.sleep(0.1)
-        yield Service(base, key, log)
+        yield Service(base, key, log, newcomer_key)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -175,6 +247,15 @@ def send_whatsapp(service: Service, agent_id: str, body: str, name: str) -> http
     }
     signature = twilio_signature(url, params, AUTH_TOKEN)
     return httpx.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
+
+
+def send_telegram(
+    service: Service, agent_id: str, update: dict[str, Any], secret: str | None
+) -> httpx.Response:
+    """An Update POSTed as Telegram POSTs it: JSON, with the secret given in setWebhook."""
+    headers = {} if secret is None else {SECRET_HEADER: secret}
+    url = f"{service.base}/webhooks/telegram/{agent_id}"
+    return httpx.post(url, json=update, headers=headers, timeout=10)
 
 
 def reload_until(page: Any, selector: str, text: str, timeout_s: float = 20) -> None:
@@ -298,3 +379,88 @@ def test_deploy_leads_conversations_and_try_it_in_chromium(page: Any, service: S
     page.goto(f"{service.base}/ui/leads")
     expect(page).to_have_url(re.compile(r"/ui/login\?next="))
     assert AUTH_TOKEN not in service.log.read_text()
+
+
+def test_telegram_bot_from_deploy_to_leads_in_chromium(
+    page: Any, service: Service, telegram: TelegramDouble
+) -> None:
+    from playwright.sync_api import expect
+
+    # A new user signs in (a workspace of their own) and creates an agent.
+    page.goto(f"{service.base}/ui/agents")
+    expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+    page.get_by_label("API key").fill(service.newcomer_key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{service.base}/ui/agents")
+    page.get_by_label("Name").fill("Telegram helper")
+    page.get_by_label("Executor").select_option("demo")
+    page.get_by_role("button", name="Create agent").click()
+    expect(page).to_have_url(re.compile(r"/ui/agents/[0-9a-f-]+/deploy$"))
+    agent_id = page.url.rsplit("/", 2)[-2]
+
+    # Deploy > Telegram: a token Telegram never issued is refused by getMe, inline.
+    channels = page.get_by_role("navigation", name="Channel")
+    channels.get_by_role("link", name=re.compile(r"^Telegram")).click()
+    expect(page).to_have_url(re.compile(rf"/ui/agents/{agent_id}/deploy/telegram$"))
+    expect(page.locator(".panel-head .pill")).to_have_text("Not set up")
+    unknown = "1234567:AA" + secrets.token_urlsafe(27)
+    page.get_by_label("Bot token").fill(unknown)
+    page.get_by_role("button", name="Save & Enable").click()
+    expect(page.locator("#f-bot_token-error")).to_contain_text("was refused by Telegram (getMe)")
+    assert unknown not in page.content()
+    assert telegram.store.webhooks == {}
+
+    # The real token: saved, the webhook set with Telegram, its URL shown.
+    page.get_by_label("Bot token").fill(BOT_TOKEN)
+    page.get_by_role("button", name="Save & Enable").click()
+    expect(page.locator(".panel-head .pill")).to_have_text("Enabled")
+    webhook = f"{service.base}/webhooks/telegram/{agent_id}"
+    expect(page.get_by_label("Webhook URL")).to_have_value(webhook)
+    expect(page.get_by_text("A value is stored. Leave empty to keep it.")).to_be_visible()
+    assert BOT_TOKEN not in page.content()
+    shot(page, "deploy-telegram")
+    hook = telegram.store.webhooks[BOT_TOKEN]
+    assert hook.url == webhook
+    assert hook.secret_token
+    assert hook.secret_token not in page.content()
+
+    # Telegram delivers an Update: without the secret it is refused, with it accepted.
+    update = make_update(
+        secrets.randbelow(2**31), TELEGRAM_CHAT_ID, "Can I book a table?", "Katherine", "Johnson"
+    )
+    assert send_telegram(service, agent_id, update, None).status_code == 403
+    assert send_telegram(service, agent_id, update, "not-" + hook.secret_token).status_code == 403
+    assert send_telegram(service, agent_id, update, hook.secret_token).status_code == 200
+
+    # Leads > Telegram: the person (name, chat id), then the conversation with the reply.
+    page.get_by_role("link", name="Leads", exact=True).first.click()
+    page.get_by_role("navigation", name="Platform").get_by_role(
+        "link", name="Telegram", exact=True
+    ).click()
+    expect(page).to_have_url(re.compile(r"platform=telegram"))
+    row = page.get_by_role("row", name=re.compile("Katherine Johnson"))
+    expect(row).to_contain_text(str(TELEGRAM_CHAT_ID), timeout=10_000)
+    expect(row).to_contain_text("Telegram")
+    shot(page, "leads-telegram")
+    page.get_by_role("link", name=re.compile("Conversation with Katherine Johnson")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(str(TELEGRAM_CHAT_ID))
+    expect(page.locator(".msg-user")).to_contain_text("Can I book a table?")
+    reload_until(page, ".msg-assistant", "Hi Katherine Johnson!")
+    reload_until(page, ".msg-assistant .status", "sent")
+    shot(page, "conversation-telegram")
+
+    # The reply went to Telegram's sendMessage, to that chat, from that bot.
+    deadline = time.monotonic() + 10
+    while not telegram.store.messages:
+        if time.monotonic() > deadline:
+            pytest.fail("the Telegram double never received sendMessage")
+        time.sleep(0.05)
+    [sent] = telegram.store.messages
+    assert sent.chat_id == str(TELEGRAM_CHAT_ID)
+    assert sent.bot_id == int(BOT_TOKEN.split(":", 1)[0])
+    assert sent.text.startswith("Hi Katherine Johnson!")
+    assert "Can I book a table?" in sent.text
+    expect(page.locator(".msg-assistant .msg-body")).to_contain_text(sent.text)
+    log = service.log.read_text()
+    assert BOT_TOKEN not in log
+    assert hook.secret_token not in log

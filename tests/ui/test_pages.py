@@ -42,16 +42,20 @@ async def test_created_agents_are_listed_with_their_tabs(signed_in: Ui) -> None:
     for tab in ("deploy", "try"):
         assert f"/ui/agents/{agent_id}/{tab}" in page.text
     http_id = await signed_in.create_agent(
-        "Remote", kind="http", url="https://agent.example/reply", headers="X-Key: abc"
+        "Remote",
+        kind="http",
+        url="https://agent.example/reply",
+        header_name="X-Key",
+        header_value="abc",
     )
     record = await signed_in.container.admin().list_agents(
         (await signed_in.container.admin().authenticate(signed_in.key)) or ""
     )
     remote = next(a for a in record if a.id == http_id)
-    assert remote.executor == {
+    assert remote.executor == {  # the header value is a secret: sealed, never shown
         "kind": "http",
         "url": "https://agent.example/reply",
-        "headers": {"X-Key": "abc"},
+        "headers": {"X-Key": "***"},
     }
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from adapters.executors import secrets as executor_secrets
 from adapters.executors.bridge import validate_executor
 from adapters.persistence.memory.stores import (
     MemoryAgentStore,
@@ -102,6 +103,21 @@ class FakeExecutor:
 
     def validate(self, executor: object) -> dict[str, str]:
         return validate_executor(executor)
+
+    # Which fields are secrets: the bridge's own rules (pure functions).
+    def split_secrets(self, executor: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        return executor_secrets.split_secrets(executor)
+
+    def join_secrets(self, public: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
+        return executor_secrets.join_secrets(public, secrets)
+
+    def masked(self, public: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+        return executor_secrets.masked(public, names)
+
+    def keep_secrets(
+        self, new: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        return executor_secrets.keep_secrets(new, current)
 
 
 class FakeSender:

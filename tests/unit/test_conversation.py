@@ -308,7 +308,7 @@ async def test_a_first_send_carries_no_previous_attempt(world: World) -> None:
 async def test_a_message_left_processing_by_a_crash_is_answered_once(world: World) -> None:
     agent = await world.new_agent()
     accepted = await world.intake.accept(world.inbound(agent, "SM1", "hello"))
-    await world.messages.mark_processing(accepted.message_id, world.clock.now())
+    await world.messages.begin_answer(accepted.message_id, world.clock.now())
 
     await world.responder().answer_session(accepted.session_id)
 
@@ -433,3 +433,83 @@ async def test_the_in_process_queue_leaves_work_to_recovery_once_stopped(world: 
     await asyncio.sleep(0)
 
     assert calls == []
+
+
+async def test_a_message_that_killed_the_process_three_times_is_quarantined(
+    world: World,
+) -> None:
+    agent = await world.new_agent()
+    poison = await world.intake.accept(world.inbound(agent, "SM1", "crash me"))
+    await world.intake.accept(world.inbound(agent, "SM2", "next"))
+    for _ in range(3):  # three starts that never completed: the process died in each
+        await world.messages.begin_answer(poison.message_id, world.clock.now())
+
+    await world.responder().answer_session(poison.session_id)
+
+    # The agent never sees the poison message again; the session moves on.
+    assert [r.message for r in world.executor.requests] == ["next"]
+    stored = await world.messages.session_messages(poison.session_id)
+    assert statuses(stored) == [
+        (USER, "crash me", "failed"),
+        (USER, "next", "answered"),
+        (ASSISTANT, APOLOGY, "sent"),
+        (ASSISTANT, "re: next", "sent"),
+    ]
+    assert stored[0].error == "poison"
+    assert [s.body for s in world.sender.sent] == [APOLOGY, "re: next"]
+
+
+async def test_two_interrupted_answers_are_still_answered(world: World) -> None:
+    agent = await world.new_agent()
+    accepted = await world.intake.accept(world.inbound(agent, "SM1", "hello"))
+    for _ in range(2):
+        await world.messages.begin_answer(accepted.message_id, world.clock.now())
+
+    await world.responder().answer_session(accepted.session_id)
+
+    assert [r.message for r in world.executor.requests] == ["hello"]
+
+
+async def test_a_report_before_the_send_returns_is_applied_when_the_sid_lands(
+    world: World,
+) -> None:
+    agent = await world.new_agent()
+    session = await world.receive(agent, "SM1")
+    sid = f"SM{1:032x}"  # the fake sender's first receipt
+    assert await world.intake.record_delivery(agent, "whatsapp", sid, "delivered", None) is False
+
+    await world.responder().answer_session(session)
+
+    reply = (await world.messages.session_messages(session))[-1]
+    assert (reply.external_id, reply.status) == (sid, "delivered")
+
+
+async def test_sessions_of_one_agent_are_answered_in_parallel_up_to_its_max_concurrency(
+    world: World,
+) -> None:
+    workspace = await world.workspaces.ensure_workspace("acme", world.clock.now())
+    agent = await world.agents.create_agent(
+        workspace, "bot", {"kind": "demo", "max_concurrency": 3}, world.clock.now()
+    )
+    running = 0
+    peak = 0
+    release = asyncio.Event()
+
+    async def slow(executor: object, request: object) -> str:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await release.wait()
+        running -= 1
+        return "ok"
+
+    world.executor.run = slow  # type: ignore[method-assign]
+    sessions = [await world.receive(agent.id, f"SM{i}", phone=f"+1415555{i:04d}") for i in range(8)]
+    responder = world.responder()
+    tasks = [asyncio.create_task(responder.answer_session(s)) for s in sessions]
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert (running, peak) == (3, 3)
+    release.set()
+    await asyncio.gather(*tasks)
+    assert peak == 3

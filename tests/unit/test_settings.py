@@ -37,7 +37,7 @@ def refused(tmp_path: Path, name: str, **env: str) -> str:
 def test_defaults(tmp_path: Path) -> None:
     s = settings(tmp_path)
     assert s.database_url == f"sqlite://{tmp_path / 'app.sqlite3'}"
-    assert (s.history_window, s.worker_concurrency, s.send_max_attempts) == (50, 32, 5)
+    assert (s.history_window, s.worker_concurrency, s.send_max_attempts) == (50, 1000, 5)
     assert s.twilio_api_base_url == "https://api.twilio.com"
     assert s.public_base_url is None and s.vault_keys is None
 

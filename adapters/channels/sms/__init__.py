@@ -1,4 +1,4 @@
-"""SMS through Twilio: the same account as WhatsApp, plain `+E164` addresses."""
+"""SMS through Twilio: the same account fields as the other Twilio kind, plain `+E164` addresses."""
 
 from adapters.channels.sms.plugin import SmsChannel
 

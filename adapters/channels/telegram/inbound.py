@@ -98,7 +98,7 @@ def telegram_inbound_blueprint(deps: InboundDeps, not_enabled: str) -> Blueprint
             return _text("Unauthorized", 403)
         try:
             update = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python reads
             return _text("Invalid body: not JSON", 400)
         if not isinstance(update, dict):
             return _text("Invalid body: an Update object is expected", 400)

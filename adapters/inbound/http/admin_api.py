@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,6 +19,8 @@ from adapters.inbound.http.public_url import PublicUrl
 from ports.driving import Administration, ChannelDirectory
 from ports.errors import NotFound
 from ports.values import AgentRecord, LeadRecord, StoredMessage
+
+log = logging.getLogger(__name__)
 
 # `contact` is last: columns a spreadsheet already reads by position keep their place.
 LEAD_COLUMNS = (
@@ -101,31 +104,118 @@ async def csv_rows(
 
 
 def message_json(message: StoredMessage) -> dict[str, Any]:
+    """`error`: why a message failed or went undelivered (a provider code, `poison`), else null."""
     return {
         "role": message.role,
         "content": message.content,
         "created_at": message.created_at.isoformat(),
         "status": message.status,
+        "error": message.error,
     }
 
 
-async def json_object() -> dict[str, Any]:
-    raw = await request.get_data(as_text=True)
+MAX_JSON_DEPTH = 32  # objects and arrays inside one another; specs need a handful
+MAX_SESSION_ID = 255  # what the session table holds: anything longer is no session
+MAX_FILTER = {"platform": 32, "q": 200}  # a platform kind; the longest name a lead can have
+NOT_TEXT = "must be text: no NUL or other control characters, no lone surrogates"
+_LIMIT_ERROR = {"limit": "must be a whole number from 1 to 500"}
+_TOO_DEEP = f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
+
+
+def lead_filter_errors(
+    agent_id: str | None, platform: str | None, search: str | None
+) -> dict[str, str]:
+    """Why each lead filter (`agent_id`, `platform`, `q`) cannot be used, if it cannot: text
+    without control characters, `platform` and `q` no longer than anything stored can be."""
+    errors = {}
+    for name, value in (("agent_id", agent_id), ("platform", platform), ("q", search)):
+        if value is None:
+            continue
+        if not is_text(value, controls=True):
+            errors[name] = NOT_TEXT
+        elif name in MAX_FILTER and len(value) > MAX_FILTER[name]:
+            errors[name] = f"at most {MAX_FILTER[name]} characters"
+    return errors
+
+
+def is_session_id(value: str) -> bool:
+    """Whether a session could have this id (else it is a 404 without asking the store)."""
+    return len(value) <= MAX_SESSION_ID and is_text(value, controls=True)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e400: no JSON number a database can hold
+        raise ValueError("number out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def is_text(value: str, controls: bool = False) -> bool:
+    """Whether a string can be stored and sent back: no lone surrogate (`"\\ud800"` parses,
+    but is no Unicode text, and neither UTF-8 nor PostgreSQL can hold it), no NUL (PostgreSQL
+    text cannot hold it) and, with `controls`, no other C0 control character or DEL."""
     try:
-        body = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, "malformed JSON body") from None
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    if controls:
+        return not any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+    return "\x00" not in value
+
+
+def _check_body(body: dict[str, Any]) -> None:
+    """Nesting depth (400) and text (422 naming the top-level field), walked without recursion
+    so that no shape of body can exhaust the stack."""
+    bad: dict[str, str] = {}
+    stack: list[tuple[Any, int, str | None]] = [(body, 1, None)]
+    while stack:
+        value, depth, field = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ApiError(400, _TOO_DEEP)
+            items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+            for key, item in items:
+                if key is not None and not is_text(key):  # a field name that is not text
+                    bad[field or "body"] = NOT_TEXT
+                    continue
+                stack.append((item, depth + 1, key if field is None else field))
+        elif isinstance(value, str) and not is_text(value):
+            bad[field or "body"] = NOT_TEXT
+    if bad:
+        raise ApiError(422, "invalid fields", bad)
+
+
+async def json_object() -> dict[str, Any]:
+    """The request's JSON object. 400 when it is not UTF-8, not JSON (`NaN` and numbers out of
+    range included) or nested too deeply; 422 when a string in it is not text; 413 (from Quart)
+    over MAX_CONTENT_LENGTH."""
+    raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:  # the parser's own stack ran out: far deeper than allowed
+        raise ApiError(400, _TOO_DEEP) from None
+    except ValueError:  # UnicodeDecodeError included
+        raise ApiError(400, "malformed JSON body: UTF-8 JSON text expected") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the JSON body must be an object")
+    _check_body(body)
     return body
 
 
 def parse_limit(value: str | None) -> int:
+    """`limit`: default 50, 1 and more, capped at 500; anything else is a 422."""
     if value is None or value == "":
         return 50
-    if not (value.isascii() and value.isdigit()) or int(value) < 1:
-        raise ApiError(422, "invalid fields", {"limit": "must be a whole number from 1 to 500"})
-    return min(int(value), 500)
+    if not (value.isascii() and value.isdigit()):
+        raise ApiError(422, "invalid fields", _LIMIT_ERROR)
+    digits = value.lstrip("0")
+    if not digits:
+        raise ApiError(422, "invalid fields", _LIMIT_ERROR)
+    return 500 if len(digits) > 3 else min(int(digits), 500)
 
 
 def phone_platforms(channels: ChannelRegistry) -> Callable[[str], bool]:
@@ -183,6 +273,37 @@ def admin_api_blueprint(
     async def get_agent(agent_id: str) -> Response:
         return jsonify(agent_json(await admin.get_agent(g.workspace_id, agent_id)))
 
+    @bp.patch("/agents/<agent_id>")
+    async def patch_agent(agent_id: str) -> Response:
+        body = await json_object()
+        await admin.get_agent(g.workspace_id, agent_id)  # 404 before field errors
+        errors = {}
+        if "name" in body and not isinstance(body["name"], str):
+            errors["name"] = "must be a string"
+        if "executor" in body and not isinstance(body["executor"], dict):
+            errors["executor"] = "must be an object with a kind"
+        if errors:
+            raise ApiError(422, "invalid fields", errors)
+        agent = await admin.update_agent(
+            g.workspace_id, agent_id, body.get("name"), body.get("executor")
+        )
+        return jsonify(agent_json(agent))
+
+    @bp.delete("/agents/<agent_id>")
+    async def delete_agent(agent_id: str) -> Response:
+        await admin.get_agent(g.workspace_id, agent_id)
+        for configured in await admin.list_channels(g.workspace_id, agent_id):
+            plugin = channels.get(configured.kind)
+            current = await directory.resolve(agent_id, configured.kind)
+            if plugin is None or current is None:
+                continue
+            try:  # e.g. unregister its webhook at the provider; best effort
+                await plugin.before_delete(current)
+            except Exception as e:
+                log.warning("%s before_delete failed: %s", configured.kind, type(e).__name__)
+        await admin.delete_agent(g.workspace_id, agent_id)
+        return Response("", status=204)
+
     def plugin_of(kind: str) -> ChannelPlugin:
         plugin = channels.get(kind)
         if plugin is None:
@@ -239,7 +360,11 @@ def admin_api_blueprint(
 
     def lead_filters() -> tuple[str | None, str | None, str | None]:
         args = request.args
-        return args.get("agent_id") or None, args.get("platform") or None, args.get("q") or None
+        agent_id, platform, search = (args.get(n) or None for n in ("agent_id", "platform", "q"))
+        errors = lead_filter_errors(agent_id, platform, search)
+        if errors:
+            raise ApiError(422, "invalid fields", errors)
+        return agent_id, platform, search
 
     @bp.get("/leads")
     async def list_leads() -> Response:
@@ -267,6 +392,8 @@ def admin_api_blueprint(
 
     @bp.get("/sessions/<session_id>/messages")
     async def session_messages(session_id: str) -> Response:
+        if not is_session_id(session_id):
+            raise NotFound("session not found")  # no session can have this id
         messages = await admin.session_messages(g.workspace_id, session_id)
         return jsonify({"items": [message_json(m) for m in messages]})
 

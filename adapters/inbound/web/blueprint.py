@@ -14,10 +14,12 @@ from quart import (
     session,
     url_for,
 )
+from quart_rate_limiter import RateLimitExceeded
 
 from adapters.channels.registry import ChannelRegistry
 from adapters.channels.web.chat import WebChat
 from adapters.inbound.http.public_url import PublicUrl
+from adapters.inbound.http.throttle import limit_refusals
 from ports.driving import Administration, ChannelDirectory, MessageIntake
 from ports.errors import NotFound, StoreUnavailable
 
@@ -28,7 +30,16 @@ from .chat import register_chat_pages
 from .common import UiDeps, page, see_other
 from .deploy import register_deploy_pages
 from .leads import register_lead_pages
-from .security import CSRF_FIELD, CSRF_HEADER, csrf_ok, csrf_token, install_session, safe_next
+from .security import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SESSION_VERSION,
+    SessionVersions,
+    csrf_ok,
+    csrf_token,
+    install_session,
+    safe_next,
+)
 
 WORKSPACE = "workspace_id"
 PUBLIC_ENDPOINTS = {"ui.login", "ui.login_submit", "ui.static", "ui.index"}
@@ -58,10 +69,12 @@ def ui_blueprint(
     directory: ChannelDirectory,
     public_url: PublicUrl,
     data_dir: Path,
+    sessions: SessionVersions,
 ) -> Blueprint:
     """Pages under /ui/ (and `/` -> sign-in). Every channel kind shown comes from `channels`;
     `directory` opens a channel's secrets for its plugin's hooks when it is saved or removed.
-    `data_dir` keeps the cookie signing key when `SECRET_KEY` is not set."""
+    `data_dir` keeps the cookie signing key when `SECRET_KEY` is not set; `sessions` holds
+    each workspace's session version, which signing out replaces."""
     bp = Blueprint(
         "ui",
         __name__,
@@ -90,8 +103,8 @@ def ui_blueprint(
                 return await page("error.html", 403, **FORM_EXPIRED)
         if request.endpoint in PUBLIC_ENDPOINTS:
             return None
-        workspace = session.get(WORKSPACE)
-        if not isinstance(workspace, str):
+        workspace = await signed_in_workspace()
+        if workspace is None:
             here = request.path + (
                 "?" + request.query_string.decode() if request.query_string else ""
             )
@@ -116,17 +129,37 @@ def ui_blueprint(
     async def unavailable(e: StoreUnavailable) -> Response:
         return await page("error.html", 503, **UNAVAILABLE)
 
+    async def signed_in_workspace() -> str | None:
+        """The cookie's workspace while its session version is current (not signed out since,
+        in any browser or process); a stale cookie is cleared."""
+        workspace = session.get(WORKSPACE)
+        if not isinstance(workspace, str):
+            return None
+        if not await sessions.valid(workspace, session.get(SESSION_VERSION)):
+            session.clear()
+            return None
+        return workspace
+
+    @bp.errorhandler(RateLimitExceeded)
+    async def too_many(e: RateLimitExceeded) -> Response:
+        seconds = e.retry_after
+        error = f"Too many failed sign-ins from your address. Try again in {seconds} s."
+        response = await page("login.html", 429, error=error, next="")
+        response.headers["Retry-After"] = str(seconds)
+        return response
+
     @bp.get("/")
     async def index() -> Response:
         return see_other(url_for("ui.agents" if WORKSPACE in session else "ui.login"))
 
     @bp.get("/ui/login")
     async def login() -> Response:
-        if WORKSPACE in session:
+        if await signed_in_workspace() is not None:
             return see_other(url_for("ui.agents"))
         return await page("login.html", next=safe_next(request.args.get("next"), ""))
 
     @bp.post("/ui/login")
+    @limit_refusals  # a failed sign-in (401) counts against the address; then 429
     async def login_submit() -> Response:
         form = await request.form
         target = safe_next(form.get("next"), url_for("ui.agents"))
@@ -137,11 +170,13 @@ def ui_blueprint(
             return await page("login.html", 401, error=error, next=form.get("next", ""))
         session.clear()  # a fresh session (and CSRF token) on every sign-in
         session[WORKSPACE] = workspace
+        session[SESSION_VERSION] = await sessions.current(workspace)
         return see_other(target)
 
     @bp.post("/ui/logout")
     async def logout() -> Response:
         session.clear()
+        await sessions.end(g.workspace_id)  # every copy of the cookie stops working
         return see_other(url_for("ui.login"))
 
     register_agent_pages(bp, deps)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, g, request
 
-from adapters.inbound.http.admin_api import csv_rows, phone_platforms
+from adapters.inbound.http.admin_api import (
+    csv_rows,
+    is_session_id,
+    lead_filter_errors,
+    phone_platforms,
+)
+from ports.errors import NotFound
 
 from .common import UiDeps, page
 
@@ -23,8 +29,18 @@ def register_lead_pages(bp: Blueprint, deps: UiDeps) -> None:
             (args.get("q") or "").strip() or None,
         )
 
+    async def invalid_filters() -> Response | None:
+        """The error page for filters no lead can match (control characters, too long): the
+        database would refuse them (PostgreSQL has no NUL in text)."""
+        if not lead_filter_errors(*filters()):
+            return None
+        message = "Search with plain text: no control characters, at most 200 characters."
+        return await page("error.html", 422, title="Invalid search", message=message)
+
     @bp.get("/ui/leads")
     async def leads() -> Response:
+        if (invalid := await invalid_filters()) is not None:
+            return invalid
         agent_id, platform, search = filters()
         cursor = request.args.get("cursor") or None
         notice = None
@@ -54,6 +70,8 @@ def register_lead_pages(bp: Blueprint, deps: UiDeps) -> None:
 
     @bp.get("/ui/leads.csv")
     async def leads_csv() -> Response:
+        if (invalid := await invalid_filters()) is not None:
+            return invalid
         agent_id, platform, search = filters()
         leads = admin.export_leads(g.workspace_id, agent_id, platform, search)
         response = Response(csv_rows(leads, is_phone), content_type="text/csv; charset=utf-8")
@@ -64,6 +82,8 @@ def register_lead_pages(bp: Blueprint, deps: UiDeps) -> None:
 
     @bp.get("/ui/sessions/<session_id>")
     async def session_transcript(session_id: str) -> Response:
+        if not is_session_id(session_id):  # over-long or control characters: no session
+            raise NotFound("session not found")
         messages = await admin.session_messages(g.workspace_id, session_id)  # 404 if not ours
         agent = await admin.get_agent(g.workspace_id, messages[0].agent_id) if messages else None
         return await page(

@@ -1,4 +1,5 @@
-"""The UI's cookie session, its signing key, CSRF tokens and safe redirects."""
+"""The UI's cookie session, its signing key, its server-side version (sign-out), CSRF tokens
+and safe redirects."""
 
 from __future__ import annotations
 
@@ -7,15 +8,22 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import quote
 
 from quart import Quart, has_request_context, request, session
 from quart.sessions import SecureCookieSessionInterface
 
 from adapters.inbound.http.public_url import PublicUrl
+from ports.driven import WorkspaceStore
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+SESSION_VERSION = "session_version"  # the cookie's copy of its workspace's version
+_VERSION_SETTING = "ui.session_version.{}"
+_INITIAL_VERSION = "0"
+# What `next=` may hold once percent-encoded: printable ASCII; anything else is encoded.
+_URL_SAFE = "/?&=%:@!$'()*+,;~#[]-._"
 
 
 def load_or_create_secret_key(data_dir: Path, env: Mapping[str, str] | None = None) -> str:
@@ -81,6 +89,35 @@ def install_session(app: Quart, public_url: PublicUrl, data_dir: Path) -> None:
         app.session_interface = UiSessionInterface(public_url)
 
 
+class SessionVersions:
+    """The server side of a UI sign-in, so that signing out really ends it.
+
+    The cookie is signed but lives in the browser: a copy of it would outlive a sign-out that
+    only cleared the browser's. So each workspace has a session version in the workspace
+    settings store (the database: every process reads the same one); a sign-in copies it into
+    the cookie, every page compares the two, and signing out replaces the version with a new
+    random one. Every cookie issued before then, copies included, stops working: signing out
+    ends the workspace's UI sessions in every browser. Replacing needs no read-modify-write,
+    so concurrent sign-outs in several processes cannot undo each other."""
+
+    def __init__(self, store: WorkspaceStore) -> None:
+        self.store = store
+
+    async def current(self, workspace_id: str) -> str:
+        stored = await self.store.get_setting(_VERSION_SETTING.format(workspace_id))
+        return stored or _INITIAL_VERSION
+
+    async def valid(self, workspace_id: str, version: object) -> bool:
+        if not isinstance(version, str):
+            return False
+        current = await self.current(workspace_id)
+        return hmac.compare_digest(current.encode(), version.encode())
+
+    async def end(self, workspace_id: str) -> None:
+        name = _VERSION_SETTING.format(workspace_id)
+        await self.store.set_setting(name, secrets.token_urlsafe(16))
+
+
 def csrf_token() -> str:
     """This session's CSRF token, made on first use."""
     token = session.get(CSRF_FIELD)
@@ -98,8 +135,14 @@ def csrf_ok(sent: str | None) -> bool:
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Only redirect back into the UI (never to another site: `//evil`, `/\\evil`)."""
-    if target and target.startswith("/ui/") and not target.startswith(("//", "/\\")):
-        if "\\" not in target and "\r" not in target and "\n" not in target:
-            return target
-    return default
+    """Only redirect back into the UI (never to another site: `//evil`, `/\\evil`), and only
+    to something a `Location` header can carry: control characters (NUL, CR, LF, ...)
+    refuse the target, other non-ASCII text is percent-encoded."""
+    if not target or not target.startswith("/ui/") or target.startswith(("//", "/\\")):
+        return default
+    if "\\" in target or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in target):
+        return default
+    try:
+        return quote(target, safe=_URL_SAFE)
+    except UnicodeEncodeError:  # a lone surrogate is not text
+        return default

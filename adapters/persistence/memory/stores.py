@@ -1,7 +1,8 @@
 """MessageStore, LeadStore, AgentStore and WorkspaceStore kept in process memory.
 
-They follow the Tortoise stores rule for rule (ordering, the `pending` flag, the delivery
-status ranks, the lead upsert, cursor paging), with two deliberate exceptions: a missing
+They follow the Tortoise stores rule for rule (ordering, the `pending` flag, dedup per
+agent and kind, the lead upsert, cursor paging; the delivery status order lives in
+core/delivery.py, the stores only compare and set), with two deliberate exceptions: a missing
 message id raises the port's NotFound (Tortoise leaks DoesNotExist), and
 sessions_with_pending_work is exact, like the Tortoise store's grouped query.
 No method awaits between reading and writing state, so each one is atomic on its event loop.
@@ -31,10 +32,6 @@ from ports.values import (
     StoredMessage,
 )
 
-# Delivery reports arrive out of order: a status only replaces one of lower rank.
-_RANK = {v.QUEUED: 0, v.SENDING: 1, v.UNKNOWN: 2, "sent": 3, v.UNDELIVERED: 4, v.FAILED: 4}
-_RANK.update({"delivered": 5, "read": 6})
-
 
 @dataclass(frozen=True, slots=True)
 class _Session:
@@ -59,6 +56,8 @@ class MemoryDatabase:
         self.messages: dict[int, StoredMessage] = {}
         self.pending: set[int] = set()
         self.by_external_id: dict[tuple[str, str, str], int] = {}  # (agent, kind, id)
+        # Delivery reports that came before their message's provider id was stored.
+        self.parked: dict[tuple[str, str, str], list[tuple[str, str | None, datetime]]] = {}
         self.next_lead_id = 1
         self.next_message_id = 1
 
@@ -130,25 +129,31 @@ class MemoryMessageStore(_Store):
         rows = [m for m in await self.session_messages(session_id) if m.id < before_id]
         return [HistoryEntry(m.role, m.content) for m in rows[-limit:]] if limit > 0 else []
 
-    async def mark_processing(self, message_id: int, at: datetime) -> None:
-        if (row := self.db.messages.get(message_id)) is not None:
-            self.db.messages[message_id] = replace(row, status=v.PROCESSING)
+    async def begin_answer(self, message_id: int, at: datetime) -> int:
+        row = self._get(message_id)
+        self.db.messages[message_id] = replace(row, status=v.PROCESSING, attempts=row.attempts + 1)
+        return row.attempts + 1
 
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:
         replies = [m for m in self.db.messages.values() if m.reply_to_id == user_message_id]
         return min(replies, key=lambda m: m.id) if replies else None
 
     async def complete(
-        self, user_message_id: int, user_status: str, reply: str, at: datetime
+        self,
+        user_message_id: int,
+        user_status: str,
+        reply: str,
+        at: datetime,
+        reason: str | None = None,
     ) -> StoredMessage:
         db = self.db
         user = self._get(user_message_id)
-        db.messages[user.id] = replace(user, status=user_status)
+        db.messages[user.id] = replace(user, status=user_status, error=reason or user.error)
         db.pending.discard(user.id)
         row = replace(
             user, id=db.new_message_id(), role=v.ASSISTANT, content=reply, status=v.QUEUED,
             created_at=at, external_id=None, reply_to_id=user.id, attempt_started_at=None,
-            error=None,
+            error=None, attempts=0,
         )  # fmt: skip
         db.messages[row.id] = row
         db.pending.add(row.id)
@@ -185,7 +190,23 @@ class MemoryMessageStore(_Store):
             self.db.messages[message_id] = replace(row, status=status, error=error[:500])
             self.db.pending.discard(message_id)
 
-    async def record_delivery(
+    async def delivery_target(
+        self, agent_id: str, kind: str, external_id: str
+    ) -> tuple[int, str] | None:
+        message_id = self.db.by_external_id.get((_uuid(agent_id) or "", kind, external_id))
+        row = None if message_id is None else self.db.messages[message_id]
+        return None if row is None or row.role != v.ASSISTANT else (row.id, row.status)
+
+    async def set_delivery(
+        self, message_id: int, expected: str, status: str, error: str | None, at: datetime
+    ) -> bool:
+        row = self.db.messages.get(message_id)
+        if row is None or row.status != expected:
+            return False
+        self.db.messages[message_id] = replace(row, status=status, error=error or row.error)
+        return True
+
+    async def park_delivery(
         self,
         agent_id: str,
         kind: str,
@@ -193,14 +214,26 @@ class MemoryMessageStore(_Store):
         status: str,
         error: str | None,
         at: datetime,
-    ) -> bool:
-        message_id = self.db.by_external_id.get((_uuid(agent_id) or "", kind, external_id))
-        row = None if message_id is None else self.db.messages[message_id]
-        if row is None or row.role != v.ASSISTANT:
-            return False
-        if status in v.ASSISTANT_STATUSES and _RANK.get(status, 0) > _RANK.get(row.status, 0):
-            self.db.messages[row.id] = replace(row, status=status, error=error or row.error)
-        return True
+    ) -> None:
+        key = (_uuid(agent_id) or "", kind, external_id)
+        self.db.parked.setdefault(key, []).append((status, error, at))
+
+    async def take_parked(
+        self, agent_id: str, kind: str, external_id: str
+    ) -> list[tuple[str, str | None]]:
+        found = self.db.parked.pop((_uuid(agent_id) or "", kind, external_id), [])
+        return [(status, error) for status, error, _ in found]
+
+    async def drop_parked(self, before: datetime) -> int:
+        dropped = 0
+        for key in list(self.db.parked):
+            kept = [p for p in self.db.parked[key] if p[2] >= before]
+            dropped += len(self.db.parked[key]) - len(kept)
+            if kept:
+                self.db.parked[key] = kept
+            else:
+                del self.db.parked[key]
+        return dropped
 
     async def sessions_with_pending_work(self, limit: int) -> list[str]:
         sessions = (self.db.messages[i].session_id for i in sorted(self.db.pending))
@@ -226,22 +259,71 @@ class MemoryMessageStore(_Store):
 
 class MemoryAgentStore(_Store):
     async def create_agent(
-        self, workspace_id: str, name: str, executor: dict[str, Any], at: datetime
+        self,
+        workspace_id: str,
+        name: str,
+        executor: dict[str, Any],
+        at: datetime,
+        agent_id: str | None = None,
     ) -> AgentRecord:
         if workspace_id not in self.db.workspaces.values():
             raise Conflict("conflicting write: unknown workspace")
-        row = AgentRecord(str(uuid.uuid4()), workspace_id, name, copy.deepcopy(executor), at)
+        key = str(uuid.uuid4()) if agent_id is None else _uuid(agent_id)
+        if key is None or key in self.db.agents:
+            raise Conflict("conflicting write: agent id")
+        row = AgentRecord(key, workspace_id, name, copy.deepcopy(executor), at)
         self.db.agents[row.id] = row
-        return replace(row, executor=copy.deepcopy(row.executor))
+        return _copy_agent(row)
+
+    async def all_agents(self) -> list[AgentRecord]:
+        rows = sorted(self.db.agents.values(), key=lambda a: (a.created_at, a.id))
+        return [_copy_agent(a) for a in rows]
+
+    async def update_agent(
+        self, agent_id: str, name: str, executor: dict[str, Any], at: datetime
+    ) -> AgentRecord | None:
+        row = self.db.agents.get(_uuid(agent_id) or "")
+        if row is None:
+            return None
+        row = replace(row, name=name, executor=copy.deepcopy(executor), updated_at=at)
+        self.db.agents[row.id] = row
+        return _copy_agent(row)
+
+    async def replace_executor(
+        self, agent: AgentRecord, executor: dict[str, Any], at: datetime
+    ) -> bool:
+        row = self.db.agents.get(_uuid(agent.id) or "")
+        if row is None or row.updated_at != agent.updated_at:
+            return False
+        self.db.agents[row.id] = replace(row, executor=copy.deepcopy(executor), updated_at=at)
+        return True
+
+    async def delete_agent(self, agent_id: str) -> bool:
+        """Cascades like the database's foreign keys: channels, leads, sessions, messages."""
+        db, key = self.db, _uuid(agent_id) or ""
+        if db.agents.pop(key, None) is None:
+            return False
+        for channel in [c for c in db.channels if c[0] == key]:
+            del db.channels[channel]
+        for lead_key in [k for k in db.lead_keys if k[0] == key]:
+            db.leads.pop(db.lead_keys.pop(lead_key), None)
+        for session_id in [s for s, row in db.sessions.items() if row.agent_id == key]:
+            del db.sessions[session_id]
+        for message_id in [i for i, m in db.messages.items() if m.agent_id == key]:
+            del db.messages[message_id]
+            db.pending.discard(message_id)
+        for external in [k for k in db.by_external_id if k[0] == key]:
+            del db.by_external_id[external]
+        return True
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None:
         row = self.db.agents.get(_uuid(agent_id) or "")
-        return None if row is None else replace(row, executor=copy.deepcopy(row.executor))
+        return None if row is None else _copy_agent(row)
 
     async def list_agents(self, workspace_id: str) -> list[AgentRecord]:
         rows = [a for a in self.db.agents.values() if a.workspace_id == workspace_id]
         rows.sort(key=lambda a: (a.created_at, a.id))
-        return [replace(a, executor=copy.deepcopy(a.executor)) for a in rows]
+        return [_copy_agent(a) for a in rows]
 
     async def get_channel(self, agent_id: str, kind: str) -> ChannelRecord | None:
         row = self.db.channels.get((_uuid(agent_id) or "", kind))
@@ -262,6 +344,10 @@ class MemoryAgentStore(_Store):
 
     async def all_channels(self) -> list[ChannelRecord]:
         return [_copy_channel(c) for c in self.db.channels.values()]
+
+
+def _copy_agent(row: AgentRecord) -> AgentRecord:
+    return replace(row, executor=copy.deepcopy(row.executor))
 
 
 def _copy_channel(row: ChannelRecord) -> ChannelRecord:

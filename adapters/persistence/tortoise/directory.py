@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from adapters.persistence.tortoise.sql import (
     to_time,
     unavailable_on_db_error,
 )
+from ports.errors import Conflict
 from ports.values import AgentRecord, ChannelRecord, LeadRecord, Page
 
 _CHANNEL = (
@@ -29,19 +31,69 @@ _CHANNEL = (
 )
 
 
+AGENT_CACHE_TTL_S = 2.0
+
+
+class AgentCache:
+    """Agents as last read, each for `ttl_s` seconds (monotonic clock).
+
+    Every webhook and every answer looks its agent up, so a process keeps them in memory; an
+    entry expires after a couple of seconds, so an edit or a delete made through another
+    process (SQLite or PostgreSQL alike) takes effect here within `ttl_s`, and at once in the
+    process that made it. A hit costs one dict look-up and one clock reading (tens of
+    nanoseconds); a miss is the one primary-key SELECT a fresh process made anyway, at most
+    once per agent per `ttl_s`. Chosen over a version check per look-up, which would put a
+    database round trip back on every webhook and every answer.
+
+    One cache is shared by the stores of a process (webhooks' and worker's connections)."""
+
+    def __init__(
+        self, ttl_s: float = AGENT_CACHE_TTL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._entries: dict[str, tuple[float, AgentRecord]] = {}
+
+    def get(self, agent_id: str) -> AgentRecord | None:
+        entry = self._entries.get(agent_id)
+        if entry is None or entry[0] <= self._clock():
+            return None
+        return entry[1]
+
+    def put(self, agent_id: str, agent: AgentRecord) -> None:
+        self._entries[agent_id] = (self._clock() + self.ttl_s, agent)
+
+    def drop(self, name: str) -> None:
+        """Drop the entry cached under exactly this id (cheap: for the read path)."""
+        self._entries.pop(name, None)
+
+    def forget(self, agent_id: str) -> None:
+        """Drop every entry of the agent (it may be cached under other spellings of its id);
+        scans the cache, so only writes use it."""
+        for name in [n for n, (_, a) in self._entries.items() if a.id == agent_id]:
+            del self._entries[name]
+        self._entries.pop(agent_id, None)
+
+
 class TortoiseAgentStore:
-    def __init__(self, connection: str = DEFAULT) -> None:
+    def __init__(self, connection: str = DEFAULT, cache: AgentCache | None = None) -> None:
         self._c = connection  # for the hot channel look-up (see sql.WORKER)
-        # Agents never change once created (no update API), so each is read once per process:
-        # every webhook and every answer looks its agent up.
-        self._agents: dict[str, AgentRecord] = {}
+        self._agents = cache if cache is not None else AgentCache()
 
     @unavailable_on_db_error
     async def create_agent(
-        self, workspace_id: str, name: str, executor: dict[str, Any], at: datetime
+        self,
+        workspace_id: str,
+        name: str,
+        executor: dict[str, Any],
+        at: datetime,
+        agent_id: str | None = None,
     ) -> AgentRecord:
+        key = uuid.uuid4() if agent_id is None else as_uuid(agent_id)
+        if key is None:
+            raise Conflict("conflicting write: agent id")
         row = await Agent.create(
-            id=uuid.uuid4(), workspace_id=workspace_id, name=name, executor=executor, created_at=at
+            id=key, workspace_id=workspace_id, name=name, executor=executor, created_at=at
         )
         return to_agent(row)
 
@@ -53,14 +105,65 @@ class TortoiseAgentStore:
         key = as_uuid(agent_id)
         row = None if key is None else await Agent.filter(id=key).first()
         if row is None:
+            self._agents.drop(agent_id)
             return None
-        agent = self._agents[agent_id] = to_agent(row)
+        agent = to_agent(row)
+        self._agents.put(agent_id, agent)
         return agent
 
     @unavailable_on_db_error
     async def list_agents(self, workspace_id: str) -> list[AgentRecord]:
         rows = await Agent.filter(workspace_id=workspace_id).order_by("created_at", "id")
         return [to_agent(r) for r in rows]
+
+    @unavailable_on_db_error
+    async def all_agents(self) -> list[AgentRecord]:
+        return [to_agent(r) for r in await Agent.all().order_by("created_at", "id")]
+
+    @unavailable_on_db_error
+    async def update_agent(
+        self, agent_id: str, name: str, executor: dict[str, Any], at: datetime
+    ) -> AgentRecord | None:
+        key = as_uuid(agent_id)
+        if key is None:
+            return None
+        self._agents.forget(str(key))
+        changed = await Agent.filter(id=key).update(name=name, executor=executor, updated_at=at)
+        row = await Agent.filter(id=key).first() if changed else None
+        self._agents.forget(str(key))  # a look-up meanwhile may have cached the old row
+        if row is None:
+            return None
+        agent = to_agent(row)
+        self._agents.put(agent.id, agent)
+        return agent
+
+    @unavailable_on_db_error
+    async def replace_executor(
+        self, agent: AgentRecord, executor: dict[str, Any], at: datetime
+    ) -> bool:
+        key = as_uuid(agent.id)
+        if key is None:
+            return False
+        self._agents.forget(str(key))
+        query = Agent.filter(id=key)
+        if agent.updated_at is None:
+            query = query.filter(updated_at__isnull=True)
+        else:
+            query = query.filter(updated_at=agent.updated_at)
+        replaced = bool(await query.update(executor=executor, updated_at=at))
+        self._agents.forget(str(key))
+        return replaced
+
+    @unavailable_on_db_error
+    async def delete_agent(self, agent_id: str) -> bool:
+        """One DELETE: the database's foreign keys (ON DELETE CASCADE; SQLite runs with
+        foreign_keys=ON) remove its channels, leads, sessions and messages with it."""
+        key = as_uuid(agent_id)
+        if key is None:
+            return False
+        deleted = await Agent.filter(id=key).delete() > 0
+        self._agents.forget(str(key))
+        return deleted
 
     @unavailable_on_db_error
     async def get_channel(self, agent_id: str, kind: str) -> ChannelRecord | None:

@@ -27,6 +27,7 @@ def message_from_row(r: Mapping[str, Any]) -> StoredMessage:
         reply_to_id=r["reply_to_id"],
         attempt_started_at=None if attempt is None else to_time(attempt),
         error=r["error"],
+        attempts=int(r["attempts"] or 0),
     )
 
 
@@ -56,6 +57,7 @@ def to_agent(row: Agent) -> AgentRecord:
         name=row.name,
         executor=dict(row.executor),
         created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 

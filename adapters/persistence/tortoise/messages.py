@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from tortoise.functions import Min
-from tortoise.transactions import in_transaction
 
 from adapters.persistence.tortoise.mappers import lead_from_row, message_from_row
 from adapters.persistence.tortoise.models import Message, Session
@@ -21,13 +20,9 @@ from adapters.persistence.tortoise.sql import (
 from ports.errors import NotFound
 from ports.values import (
     ASSISTANT,
-    ASSISTANT_STATUSES,
-    FAILED,
     PROCESSING,
     QUEUED,
     SENDING,
-    UNDELIVERED,
-    UNKNOWN,
     AcceptResult,
     HistoryEntry,
     InboundMessage,
@@ -70,7 +65,7 @@ WHERE id = ?
 # The hot path's statements, written by hand (see sql.fetch).
 _MESSAGES = """
 SELECT m.id, m.session_id, m.role, m.content, m.status, m.created_at, m.external_id,
-       m.reply_to_id, m.attempt_started_at, m.error, m.agent_id, m.kind, s.contact
+       m.reply_to_id, m.attempt_started_at, m.error, m.attempts, m.agent_id, m.kind, s.contact
 FROM message m JOIN session s ON s.id = m.session_id
 """
 _NEXT_PENDING = _MESSAGES + "WHERE m.session_id = ? AND m.pending = ? ORDER BY m.id LIMIT 1"
@@ -79,9 +74,31 @@ _SESSION_MESSAGES = _MESSAGES + "WHERE m.session_id = ? ORDER BY m.id"
 _HISTORY = """
 SELECT role, content FROM message WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?
 """
-_SET_STATUS = "UPDATE message SET status = ?, updated_at = ? WHERE id = ?"
+_BEGIN_ANSWER = """
+UPDATE message SET status = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?
+RETURNING attempts
+"""
 _SET_FAILED = "UPDATE message SET status = ?, pending = ?, error = ?, updated_at = ? WHERE id = ?"
-_SET_FINAL = "UPDATE message SET status = ?, pending = ?, updated_at = ? WHERE id = ?"
+_SET_FINAL = """
+UPDATE message SET status = ?, pending = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ?
+"""
+_DELIVERY_TARGET = """
+SELECT id, status FROM message
+WHERE agent_id = ? AND kind = ? AND external_id = ? AND role = 'assistant'
+"""
+_SET_DELIVERY = """
+UPDATE message SET status = ?, error = COALESCE(?, error), updated_at = ?
+WHERE id = ? AND status = ?
+"""
+_PARK = """
+INSERT INTO parked_delivery (agent_id, kind, external_id, status, error, created_at)
+VALUES (?, ?, ?, ?, ?, ?)
+"""
+_TAKE_PARKED = """
+DELETE FROM parked_delivery WHERE agent_id = ? AND kind = ? AND external_id = ?
+RETURNING id, status, error
+"""
+_DROP_PARKED = "DELETE FROM parked_delivery WHERE created_at < ?"
 # The reply takes its session from the user message it answers: no read beforehand.
 _INSERT_REPLY = """
 INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, reply_to_id,
@@ -98,9 +115,6 @@ SELECT l.id, l.agent_id, l.platform, l.contact, l.name, l.first_seen_at, l.last_
        l.message_count
 FROM lead l JOIN session s ON s.lead_id = l.id WHERE s.id = ?
 """
-
-_RANK = {QUEUED: 0, SENDING: 1, UNKNOWN: 2, "sent": 3, UNDELIVERED: 4, FAILED: 4}
-_RANK.update({"delivered": 5, "read": 6})
 
 
 class TortoiseMessageStore:
@@ -144,8 +158,11 @@ class TortoiseMessageStore:
         return [HistoryEntry(r["role"], r["content"]) for r in reversed(rows)]
 
     @unavailable_on_db_error
-    async def mark_processing(self, message_id: int, at: datetime) -> None:
-        await execute(_SET_STATUS, [PROCESSING, now_param(at, self._c), message_id])
+    async def begin_answer(self, message_id: int, at: datetime) -> int:
+        rows = await fetch(_BEGIN_ANSWER, [PROCESSING, now_param(at, self._c), message_id], self._c)
+        if not rows:
+            raise NotFound(f"no message {message_id}")
+        return int(rows[0]["attempts"])
 
     @unavailable_on_db_error
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:
@@ -154,12 +171,17 @@ class TortoiseMessageStore:
 
     @unavailable_on_db_error
     async def complete(
-        self, user_message_id: int, user_status: str, reply: str, at: datetime
+        self,
+        user_message_id: int,
+        user_status: str,
+        reply: str,
+        at: datetime,
+        reason: str | None = None,
     ) -> StoredMessage:
         when = now_param(at, self._c)
         rows = await transaction(
             [
-                (_SET_FINAL, [user_status, False, when, user_message_id]),
+                (_SET_FINAL, [user_status, False, reason, when, user_message_id]),
                 (_INSERT_REPLY, [reply, QUEUED, True, when, when, user_message_id]),
             ],
             abort_if_empty=True,  # no such user message: nothing is kept
@@ -203,7 +225,24 @@ class TortoiseMessageStore:
         await execute(_SET_FAILED, values, self._c)
 
     @unavailable_on_db_error
-    async def record_delivery(
+    async def delivery_target(
+        self, agent_id: str, kind: str, external_id: str
+    ) -> tuple[int, str] | None:
+        key = as_uuid(agent_id)
+        if key is None:
+            return None
+        rows = await fetch(_DELIVERY_TARGET, [str(key), kind, external_id], self._c)
+        return (int(rows[0]["id"]), str(rows[0]["status"])) if rows else None
+
+    @unavailable_on_db_error
+    async def set_delivery(
+        self, message_id: int, expected: str, status: str, error: str | None, at: datetime
+    ) -> bool:
+        values = [status, error, now_param(at, self._c), message_id, expected]
+        return await execute(_SET_DELIVERY, values, self._c) > 0
+
+    @unavailable_on_db_error
+    async def park_delivery(
         self,
         agent_id: str,
         kind: str,
@@ -211,22 +250,25 @@ class TortoiseMessageStore:
         status: str,
         error: str | None,
         at: datetime,
-    ) -> bool:
+    ) -> None:
+        key = as_uuid(agent_id)
+        if key is not None:
+            values = [str(key), kind, external_id, status, error, now_param(at, self._c)]
+            await execute(_PARK, values, self._c)
+
+    @unavailable_on_db_error
+    async def take_parked(
+        self, agent_id: str, kind: str, external_id: str
+    ) -> list[tuple[str, str | None]]:
         key = as_uuid(agent_id)
         if key is None:
-            return False
-        mine = Message.filter(agent_id=key, kind=kind, external_id=external_id, role=ASSISTANT)
-        if status not in ASSISTANT_STATUSES:
-            return await mine.exists()
-        async with in_transaction(DEFAULT):
-            row = await mine.first()
-            if row is None:
-                return False
-            if _RANK.get(status, 0) > _RANK.get(row.status, 0):
-                row.status, row.updated_at = status, at
-                row.error = error or row.error
-                await row.save(update_fields=["status", "updated_at", "error"])
-            return True
+            return []
+        rows = await fetch(_TAKE_PARKED, [str(key), kind, external_id], self._c)
+        return [(str(r["status"]), r["error"]) for r in sorted(rows, key=lambda r: r["id"])]
+
+    @unavailable_on_db_error
+    async def drop_parked(self, before: datetime) -> int:
+        return await execute(_DROP_PARKED, [now_param(before, self._c)], self._c)
 
     @unavailable_on_db_error
     async def sessions_with_pending_work(self, limit: int) -> list[str]:

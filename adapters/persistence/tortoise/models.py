@@ -45,8 +45,10 @@ class Agent(Model):
         "models.Workspace", related_name="agents", on_delete=fields.CASCADE
     )
     name = fields.CharField(max_length=200)
+    # The spec without secret values, plus their vault ciphertexts under "sealed".
     executor: Any = fields.JSONField()
     created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField(null=True)  # None until first changed
 
     class Meta:
         table = "agent"
@@ -112,12 +114,14 @@ class Message(Model):
     # True while the message still needs work; indexed so finding it never scans history.
     pending = fields.BooleanField(default=True)
     # The session's agent and channel kind, kept on the row: a channel's own message ids are
-    # unique only per (agent, kind) (Telegram's update_id counts per bot).
+    # unique only per (agent, kind) (a bot's update ids count per bot).
     agent_id = fields.UUIDField()
     kind = fields.CharField(max_length=32)
     external_id = fields.CharField(max_length=128, null=True)
     reply_to_id = fields.BigIntField(null=True)
     attempt_started_at = fields.DatetimeField(null=True)
+    # Attempts begun to answer a user message, counted before its agent is called.
+    attempts = fields.IntField(default=0)
     error = fields.TextField(null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
@@ -126,3 +130,19 @@ class Message(Model):
         table = "message"
         indexes = (("session", "id"), ("session", "pending", "id"), ("pending", "session"))
         unique_together = (("agent_id", "kind", "external_id"),)
+
+
+class ParkedDelivery(Model):
+    """A delivery report that came before its message's provider id was stored."""
+
+    id = fields.BigIntField(primary_key=True)
+    agent_id = fields.UUIDField()
+    kind = fields.CharField(max_length=32)
+    external_id = fields.CharField(max_length=128)
+    status = fields.CharField(max_length=16)
+    error = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "parked_delivery"
+        indexes = (("agent_id", "kind", "external_id"), ("created_at",))

@@ -2,10 +2,10 @@
 (function () {
   "use strict";
 
-  // New agent form: show only the fields of the chosen executor kind.
+  // Agent forms: show only the fields of the chosen executor kind (data-kind lists the kinds).
   function showKindFields(select) {
     document.querySelectorAll("[data-kind]").forEach(function (box) {
-      var on = box.getAttribute("data-kind") === select.value;
+      var on = box.getAttribute("data-kind").split(" ").indexOf(select.value) >= 0;
       box.hidden = !on;
       box.querySelectorAll("input, textarea, select").forEach(function (el) { el.disabled = !on; });
     });

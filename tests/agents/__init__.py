@@ -1,0 +1,1 @@
+"""Agents that tests run as `python` executor targets inside a gateway process."""
