@@ -141,6 +141,18 @@ class Responder:
     default_max_concurrency: int = 500
     _slots: dict[str, tuple[int, asyncio.Semaphore]] = field(default_factory=dict, repr=False)
 
+    _indicators: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+
+    def _show_typing(self, message: StoredMessage) -> None:
+        """Tell the channel an answer is coming, in the background: it never delays it."""
+        task = asyncio.create_task(
+            self.catalog.answering(
+                message.kind, message.agent_id, message.contact, message.external_id
+            )
+        )
+        self._indicators.add(task)
+        task.add_done_callback(self._indicators.discard)
+
     def _slot(self, agent: AgentRecord) -> asyncio.Semaphore:
         wanted = agent.executor.get("max_concurrency", self.default_max_concurrency)
         if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
@@ -166,6 +178,7 @@ class Responder:
             self.metrics.answered((done - message.created_at).total_seconds(), FAILED)
             await self._deliver(stored)
             return
+        self._show_typing(message)
         traits = _traits(self.catalog, message.kind)
         agent = await self.agents.get_agent(message.agent_id)
         reply, status = await self._ask_agent(message, agent, traits)

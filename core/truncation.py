@@ -24,6 +24,8 @@ class TruncationPolicy:
         if len(text) <= limit:
             return text
         budget = limit - len(self.ellipsis)
+        if budget < 0:  # not even the ellipsis fits: as much of it as does
+            return self.ellipsis[: max(limit, 0)]
         # One code point past the budget: the last cluster of this prefix is either cut by the
         # slice or reaches past the budget, so it is dropped; every earlier break is a real one
         # because break rules only look at the characters around it, all inside the prefix.

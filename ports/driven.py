@@ -297,6 +297,13 @@ class ChannelCatalog(Protocol):
         """The agent's Markdown rendered for the kind's medium (before any cut)."""
         ...
 
+    async def answering(
+        self, kind: str, agent_id: str, contact: str, external_id: str | None
+    ) -> None:
+        """Show the person that an answer is coming (a typing indicator, which may also mark
+        their message `external_id` read). Best effort: never raises."""
+        ...
+
 
 class MessageSender(Protocol):
     """Delivers a reply through a channel's provider.

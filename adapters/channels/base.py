@@ -193,6 +193,10 @@ class ChannelPlugin(ABC):
         `python -m app sandbox say`; None when the kind has no inbound webhook."""
         return None
 
+    async def answering(self, agent_id: str, contact: str, external_id: str | None) -> None:
+        """Show the person an answer is coming (typing indicator); best effort, may raise."""
+        return None
+
     @abstractmethod
     def sender(self) -> MessageSender:
         """Delivers this kind's replies (the same object on every call)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 
 from quart import Blueprint
@@ -9,6 +10,8 @@ from quart import Blueprint
 from adapters.channels.base import ChannelPlugin, InboundDeps
 from ports.errors import NotFound, SendFailed
 from ports.values import ChannelTraits, OutboundMessage, SendReceipt
+
+log = logging.getLogger(__name__)
 
 
 class ChannelRegistry:
@@ -53,6 +56,17 @@ class ChannelRegistry:
     def render(self, kind: str, text: str) -> str:
         plugin = self._plugins.get(kind)
         return text if plugin is None else plugin.render(text)
+
+    async def answering(
+        self, kind: str, agent_id: str, contact: str, external_id: str | None
+    ) -> None:
+        plugin = self._plugins.get(kind)
+        if plugin is None:
+            return
+        try:
+            await plugin.answering(agent_id, contact, external_id)
+        except Exception as e:  # a typing indicator must never break or delay a reply
+            log.debug("%s typing indicator failed: %s", kind, type(e).__name__)
 
     # MessageSender (driven port)
     async def send(self, message: OutboundMessage) -> SendReceipt:

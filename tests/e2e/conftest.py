@@ -88,6 +88,19 @@ class TwilioApi:
         self.list = router.get(host="api.twilio.test", path__regex=MESSAGES_PATH).mock(
             side_effect=self._list
         )
+        # The typing indicator (Messaging v2): recorded; `typing_fails` makes it answer 500.
+        self.typing: list[dict[str, str]] = []
+        self.typing_fails = False
+        self.typing_route = router.post(
+            host="messaging.twilio.test", path="/v2/Indicators/Typing.json"
+        ).mock(side_effect=self._typing)
+
+    def _typing(self, request: httpx.Request) -> httpx.Response:
+        form = dict(parse_qsl(request.content.decode(), keep_blank_values=True))
+        self.typing.append({**form, "auth": request.headers.get("Authorization", "")})
+        if self.typing_fails:
+            return httpx.Response(500, json={"code": 20500, "message": "Internal Server Error"})
+        return httpx.Response(200, json={"success": True})
 
     def _create(self, request: httpx.Request, account_sid: str) -> httpx.Response:
         if self.faults:
@@ -346,6 +359,7 @@ def open_gateway(make_settings: SettingsFactory, router: respx.MockRouter) -> Ga
     async def open_(**env: str) -> AsyncIterator[Gateway]:
         values = {
             "TWILIO_API_BASE_URL": TWILIO_BASE,
+            "TWILIO_MESSAGING_API_BASE_URL": "https://messaging.twilio.test",
             "SEND_BASE_DELAY_S": "0.001",
             "SHUTDOWN_DEADLINE_S": "5",
         }

@@ -45,6 +45,7 @@ class StaticCatalog:
             "telegram": ChannelTraits("telegram", "telegram", 4096, False),
         }
         self._render = render or (lambda text: text)
+        self.typing: list[tuple[str, str, str | None]] = []
 
     def traits(self, kind: str) -> ChannelTraits:
         if kind not in self.kinds:
@@ -53,6 +54,11 @@ class StaticCatalog:
 
     def render(self, kind: str, text: str) -> str:
         return self._render(text)
+
+    async def answering(
+        self, kind: str, agent_id: str, contact: str, external_id: str | None
+    ) -> None:
+        self.typing.append((kind, contact, external_id))
 
 
 class SteppingClock:

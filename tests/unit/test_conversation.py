@@ -513,3 +513,11 @@ async def test_sessions_of_one_agent_are_answered_in_parallel_up_to_its_max_conc
     release.set()
     await asyncio.gather(*tasks)
     assert peak == 3
+
+
+async def test_the_channel_is_told_an_answer_is_coming_for_each_message(world: World) -> None:
+    agent = await world.new_agent()
+    session = await world.receive(agent, "SM1")
+    await world.responder().answer_session(session)
+    await asyncio.sleep(0)  # the indicator runs beside the answer, never before it
+    assert world.catalog.typing == [("whatsapp", PHONE, "SM1")]

@@ -142,6 +142,9 @@ class TelegramChannel(ChannelPlugin):
     def inbound(self, deps: InboundDeps) -> Blueprint:
         return telegram_inbound_blueprint(deps, self.not_enabled)
 
+    async def answering(self, agent_id: str, contact: str, external_id: str | None) -> None:
+        await self._sender.typing(agent_id, contact)  # sendChatAction "typing"
+
     def sender(self) -> TelegramSender:
         return self._sender
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import httpx
+
+from adapters.channels.base import PluginDeps
 from adapters.channels.whatsapp.render import render_whatsapp
 from adapters.twilio.channel import TwilioChannel, account_fields
 from ports.values import ChannelTraits
 
 PREFIX = "whatsapp:"
 SANDBOX_NUMBER = "+1 415 523 8886"
+MESSAGING_API_BASE_URL = "https://messaging.twilio.com"
+TYPING_PATH = "/v2/Indicators/Typing.json"
 
 
 class WhatsAppChannel(TwilioChannel):
@@ -26,6 +31,30 @@ class WhatsAppChannel(TwilioChannel):
         "Your WhatsApp number in Twilio, in international form. "
         f"The shared sandbox number is {SANDBOX_NUMBER}."
     )
+
+    def __init__(self, deps: PluginDeps) -> None:
+        super().__init__(deps)
+        base = deps.env.get("TWILIO_MESSAGING_API_BASE_URL") or MESSAGING_API_BASE_URL
+        self._typing_url = base.rstrip("/") + TYPING_PATH
+
+    async def answering(self, agent_id: str, contact: str, external_id: str | None) -> None:
+        """Twilio's typing indicator (public beta): shown until the reply or for 25 s, and it
+        marks the person's message read. One short attempt; the reply never waits for it."""
+        if not external_id or not external_id.startswith(("SM", "MM")):
+            return
+        channel = await self.deps.channels.resolve(agent_id, self.kind)
+        if channel is None or not channel.enabled:
+            return
+        auth = (channel.settings["account_sid"], channel.secrets["auth_token"])
+        try:
+            await self.deps.http.post(
+                self._typing_url,
+                data={"messageId": external_id, "channel": "whatsapp"},
+                auth=auth,
+                timeout=5.0,
+            )
+        except httpx.HTTPError:  # best effort; its URL and auth stay out of the logs
+            return
 
     def address(self, contact: str) -> str:
         return contact if contact.startswith(PREFIX) else PREFIX + contact
