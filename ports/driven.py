@@ -56,8 +56,9 @@ class MessageStore(Protocol):
         ...
 
     async def next_pending(self, session_id: str) -> StoredMessage | None:
-        """The oldest message of the session that still needs work: a user message `received`
-        or `processing`, or an assistant message `queued` or `sending`; None when idle."""
+        """The next message of the session that needs work: the oldest assistant message
+        `queued` or `sending` (an interrupted delivery goes out first, whatever arrived since),
+        else the oldest user message `received` or `processing`; None when idle."""
         ...
 
     async def history(self, session_id: str, before_id: int, limit: int) -> list[HistoryEntry]:

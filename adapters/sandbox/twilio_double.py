@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import random
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +33,21 @@ class Fault:
     code: int
     retry_after: float | None = None
     created: bool = False
+    delay_s: float = 0.0  # created, and answered 201 only after this long (a client timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class Chaos:
+    """Random faults for soak runs, as fractions of message creations: a 5xx for a message not
+    created, a 5xx for one created all the same, a 429, and a creation answered only after
+    `timeout_s` (longer than the client waits)."""
+
+    server_error: float = 0.0
+    created_error: float = 0.0
+    too_many: float = 0.0
+    timeout: float = 0.0
+    timeout_s: float = 20.0
+    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +99,11 @@ class TwilioDoubleStore:
         self,
         accounts: dict[str, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        chaos: Chaos | None = None,
     ) -> None:
         self.accounts = accounts
+        self.chaos = chaos
+        self._random = random.Random(chaos.seed if chaos else None)
         self.messages: list[RecordedMessage] = []
         self._clock = clock
         self._faults = 0
@@ -115,9 +135,25 @@ class TwilioDoubleStore:
     def take_fault(self) -> Fault | None:
         """The fault for this creation, if one is still pending (it is used up)."""
         if self._faults <= 0:
-            return None
+            return self._chaos()
         self._faults -= 1
         return self._fault
+
+    def _chaos(self) -> Fault | None:
+        c = self.chaos
+        if c is None:
+            return None
+        roll = self._random.random()
+        for share, fault in (
+            (c.server_error, Fault(500, 20500)),
+            (c.created_error, Fault(500, 20500, created=True)),
+            (c.too_many, Fault(429, 20429, retry_after=0.2)),
+            (c.timeout, Fault(201, 0, created=True, delay_s=c.timeout_s)),
+        ):
+            if roll < share:
+                return fault
+            roll -= share
+        return None
 
     def record(
         self, account_sid: str, to: str, from_: str, body: str, callback: str | None
@@ -164,7 +200,9 @@ def twilio_double_blueprint(
         if len(body) > MAX_BODY:
             return _error(400, 21617, _TOO_LONG)
         message = store.record(account_sid, to, from_, body, form.get("StatusCallback"))
-        if fault is not None:  # created, and yet the answer is an error
+        if fault is not None and fault.delay_s:  # created; the answer comes too late
+            await asyncio.sleep(fault.delay_s)
+        elif fault is not None:  # created, and yet the answer is an error
             return _fault_answer(fault)
         return message.as_twilio(), 201
 

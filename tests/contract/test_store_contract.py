@@ -221,10 +221,9 @@ async def test_a_message_moves_through_processing_reply_sending_and_sent(stores:
     assert reply.external_id is None and reply.attempt_started_at is None
     assert reply.id > second.message_id
     assert await m.reply_of(first.message_id) == reply
-    # Oldest pending first: the second user message comes before the queued reply.
-    pending = await m.next_pending(session_id)
-    assert pending is not None and pending.id == second.message_id
-    reply2 = await m.complete(second.message_id, "answered", "two back", at(4))
+    # The queued reply goes before the second user message, although its id is higher:
+    # replies leave in the order of the messages they answer (the fault soak found the old
+    # "oldest id first" rule sending the second answer before the first after a crash).
     pending = await m.next_pending(session_id)
     assert pending == reply
 
@@ -235,6 +234,9 @@ async def test_a_message_moves_through_processing_reply_sending_and_sent(stores:
     assert (pending.status, pending.attempt_started_at) == ("sending", at(5))
 
     await m.mark_sent(reply.id, SendReceipt("SMout1"), at(7))
+    pending = await m.next_pending(session_id)
+    assert pending is not None and pending.id == second.message_id
+    reply2 = await m.complete(second.message_id, "answered", "two back", at(4))
     pending = await m.next_pending(session_id)
     assert pending is not None and pending.id == reply2.id
     await m.mark_send_failed(reply2.id, "failed", "x" * 600, at(8))
@@ -481,3 +483,21 @@ async def test_answer_attempts_are_counted_before_the_agent_runs(stores: Stores)
     await m.complete(result.message_id, "failed", "sorry", at(4), reason="poison")
     user, _ = await m.session_messages(result.session_id)
     assert (user.status, user.error) == ("failed", "poison")
+
+
+async def test_an_interrupted_reply_goes_out_before_newer_user_messages(stores: Stores) -> None:
+    """A reply stored after the next user message arrived (its agent was working) has a higher
+    id; if its delivery was interrupted it must still leave before that message is answered."""
+    m = stores.messages
+    agent_id = await new_agent(stores)
+    first = await accept(stores, agent_id, "SM1", body="one")
+    await m.begin_answer(first.message_id, at(1))
+    second = await accept(stores, agent_id, "SM2", 2, body="two")  # while the agent works
+    reply = await m.complete(first.message_id, "answered", "re: one", at(3))
+    await m.mark_sending(reply.id, at(4))  # ... and the process dies here
+    assert reply.id > second.message_id
+    pending = await m.next_pending(first.session_id)
+    assert pending is not None and pending.id == reply.id
+    await m.mark_sent(reply.id, SendReceipt("SMre1"), at(5))
+    pending = await m.next_pending(first.session_id)
+    assert pending is not None and pending.id == second.message_id

@@ -122,8 +122,10 @@ class MemoryMessageStore(_Store):
         return row
 
     async def next_pending(self, session_id: str) -> StoredMessage | None:
-        ids = [i for i in self.db.pending if self.db.messages[i].session_id == session_id]
-        return self.db.messages[min(ids)] if ids else None
+        mine = [self.db.messages[i] for i in self.db.pending]
+        mine = [m for m in mine if m.session_id == session_id]
+        # As in the Tortoise store: an interrupted reply before any newer user message.
+        return min(mine, key=lambda m: (m.role == v.USER, m.id)) if mine else None
 
     async def history(self, session_id: str, before_id: int, limit: int) -> list[HistoryEntry]:
         rows = [m for m in await self.session_messages(session_id) if m.id < before_id]

@@ -68,7 +68,13 @@ SELECT m.id, m.session_id, m.role, m.content, m.status, m.created_at, m.external
        m.reply_to_id, m.attempt_started_at, m.error, m.attempts, m.agent_id, m.kind, s.contact
 FROM message m JOIN session s ON s.id = m.session_id
 """
-_NEXT_PENDING = _MESSAGES + "WHERE m.session_id = ? AND m.pending = ? ORDER BY m.id LIMIT 1"
+# Replies first: a pending reply was interrupted mid-delivery (it is stored after user messages
+# that arrived while its agent worked, so it has a higher id) and goes out before any newer
+# user message is answered.
+_NEXT_PENDING = _MESSAGES + (
+    "WHERE m.session_id = ? AND m.pending = ? "
+    "ORDER BY CASE WHEN m.role = 'user' THEN 1 ELSE 0 END, m.id LIMIT 1"
+)
 _REPLY_OF = _MESSAGES + "WHERE m.reply_to_id = ? ORDER BY m.id LIMIT 1"
 _SESSION_MESSAGES = _MESSAGES + "WHERE m.session_id = ? ORDER BY m.id"
 _HISTORY = """
