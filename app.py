@@ -115,7 +115,8 @@ def create_app(container: Container | None = None) -> Quart:
             SessionVersions(container.workspace_store()),
         )
     )
-    if container.config.sandbox():
+    # SANDBOX=true (./scripts/run); never in prod, even with Settings built by hand.
+    if container.config.sandbox() and container.settings().app_env != "prod":
         app.register_blueprint(twilio_double_blueprint(container.sandbox_store()))
         for blueprint in channels.sandboxes():  # each plugin's own provider double
             app.register_blueprint(blueprint)

@@ -14,6 +14,7 @@ from dependency_injector import containers, providers
 from adapters.channels.base import PluginDeps
 from adapters.clock import SystemClock
 from adapters.executors.bridge import GraphExecutorBridge
+from adapters.executors.egress import EgressPolicy, executor_client
 from adapters.inbound.http.public_url import PublicUrl, parse_networks
 from adapters.observability.metrics import GatewayMetrics, MeteredExecutor, MeteredSender
 from adapters.persistence.memory.stores import (
@@ -65,11 +66,14 @@ def environment_config(
         "environ": dict(settings.environ),
         "public_base_url": settings.public_base_url,
         "trusted_proxies": settings.trusted_proxies,
+        "executor_allow_private": settings.executor_allow_private,
+        "python_executor_allow": settings.python_executor_allow,
     }
 
 
 def _http_client() -> httpx.AsyncClient:
-    # One client (one connection pool) serves every outbound call: Twilio and agents.
+    # One client (one connection pool) serves the channels' calls (Twilio, Telegram); agents
+    # have their own (`executor_http`), which checks every address it dials.
     return httpx.AsyncClient(
         timeout=httpx.Timeout(15.0, connect=5.0),
         # Wide enough that agents answering at LLM latency are bounded by each agent's
@@ -84,6 +88,14 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     http = providers.Singleton(_http_client)
+    # Agents get a client of their own: it checks every address it dials against the egress
+    # policy (EXECUTOR_ALLOW_PRIVATE, PUBLIC_BASE_URL) and never follows redirects.
+    egress = providers.Singleton(
+        EgressPolicy.of, config.executor_allow_private, config.public_base_url
+    )
+    executor_http = providers.Singleton(
+        executor_client, egress, timeout=httpx.Timeout(15.0, connect=5.0)
+    )
     vault = providers.Singleton(
         ConfiguredVault, keyring=providers.Singleton(make_keyring, settings)
     )
@@ -150,7 +162,11 @@ class Container(containers.DeclarativeContainer):
         inner=providers.Singleton(
             OpenedSecretsExecutor,
             inner=providers.Singleton(
-                GraphExecutorBridge, http=http, default_timeout_s=config.executor_timeout_s
+                GraphExecutorBridge,
+                http=executor_http,
+                default_timeout_s=config.executor_timeout_s,
+                egress=egress,
+                python_allow=config.python_executor_allow,
             ),
             vault=vault,
         ),

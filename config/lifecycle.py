@@ -95,6 +95,7 @@ class Lifecycle:
                 await self._sweeper
         await self.container.queue().stop(self.container.settings().shutdown_deadline_s)
         await self.container.http().aclose()
+        await self.container.executor_http().aclose()
         if self.uses_database:
             await close_database()
 

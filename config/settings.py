@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from adapters.vault.aesgcm import KeyRing
 
 ENVIRONMENTS = ("dev", "test", "prod")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+PYTHON_MODULE_PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 class SettingsError(ValueError):
@@ -108,6 +110,26 @@ def _trusted_proxies(text: str) -> str:
     return text
 
 
+def _python_allow(env: Mapping[str, str], app_env: str) -> tuple[str, ...] | None:
+    """`PYTHON_EXECUTOR_ALLOW`: comma-separated module prefixes a `python` target may name.
+    Unset: any target in dev and test, none in prod (the python kind is then refused)."""
+    text = _text(env, "PYTHON_EXECUTOR_ALLOW")
+    if text is None:
+        return () if app_env == "prod" else None
+    prefixes = []
+    for position, item in enumerate((part.strip() for part in text.split(",")), start=1):
+        prefix = item.rstrip(".")
+        if not item:
+            continue
+        if not PYTHON_MODULE_PREFIX.match(prefix):
+            raise SettingsError(
+                f"PYTHON_EXECUTOR_ALLOW entry {position} ({item[:50]!r}) is not a dotted "
+                "module prefix such as my_agents or my_agents.sales"
+            )
+        prefixes.append(prefix)
+    return tuple(prefixes)
+
+
 def parse_vault_keys(text: str) -> KeyRing:
     """`VAULT_KEYS` as a keyring; SettingsError naming VAULT_KEYS (and entry positions and key
     ids, never key material) when malformed."""
@@ -152,6 +174,11 @@ class Settings:
     # and window before it gets 429; 0 turns the limit off.
     auth_failure_limit: int = 10
     auth_failure_window_s: float = 60.0
+    # Executors (docs/security.md, "Executors and tenants"): may agent URLs reach loopback,
+    # private and link-local addresses and the gateway itself (default: not in prod)? Which
+    # module prefixes may `python` targets name (None: any; prod default: none)?
+    executor_allow_private: bool = True
+    python_executor_allow: tuple[str, ...] | None = None
     # The environment as read: each channel plugin reads its own variables from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -197,4 +224,6 @@ class Settings:
             sandbox=sandbox,
             auth_failure_limit=_int(env, "AUTH_FAILURE_LIMIT", 10, minimum=0),
             auth_failure_window_s=_float(env, "AUTH_FAILURE_WINDOW_S", 60.0, zero_allowed=False),
+            executor_allow_private=_bool(env, "EXECUTOR_ALLOW_PRIVATE", app_env != "prod"),
+            python_executor_allow=_python_allow(env, app_env),
         )

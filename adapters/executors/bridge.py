@@ -16,7 +16,8 @@ from ports.values import AgentRequest
 
 from . import secrets
 from .demo import demo_reply
-from .http_executor import call_http, header_problem
+from .egress import EgressPolicy
+from .http_executor import UNREACHABLE, call_http, header_problem
 from .langgraph_server import call_langgraph_server
 from .openai_executor import call_openai
 from .python_executor import (
@@ -26,9 +27,14 @@ from .python_executor import (
     PythonExecutor,
     agent_failure,
     propagate_cancellation,
+    target_problems,
 )
 
 KINDS = ("http", "python", "openai", "langgraph_server", "demo")
+# The kinds that dial a URL: their destinations go through the egress policy, and every
+# failure of theirs reads the same (see http_executor.UNREACHABLE).
+NETWORK_KINDS = ("http", "openai", "langgraph_server")
+DEV_EGRESS = EgressPolicy()
 MAX_TIMEOUT_S = 120.0
 MAX_NAME_CHARS = 200
 MAX_PROMPT_CHARS = 32000
@@ -39,7 +45,7 @@ def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _url_problem(url: object) -> str | None:
+def _url_problem(url: object, egress: EgressPolicy = DEV_EGRESS) -> str | None:
     if not isinstance(url, str) or not url.strip():
         return "required: an http(s) URL"
     if any(c.isspace() or ord(c) < 0x20 for c in url):
@@ -51,11 +57,18 @@ def _url_problem(url: object) -> str | None:
         return "not a valid URL"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an http:// or https:// URL with a host"
-    return None
+    return egress.url_problem(url)
 
 
-def validate_executor(spec: object) -> dict[str, str]:
-    """Field errors of an executor spec (`{}` when valid). Never imports python targets."""
+def validate_executor(
+    spec: object,
+    egress: EgressPolicy = DEV_EGRESS,
+    python_allow: tuple[str, ...] | None = None,
+) -> dict[str, str]:
+    """Field errors of an executor spec (`{}` when valid). Never imports python targets.
+
+    `egress`: where URLs may point (checked again when connecting); `python_allow`: the
+    module prefixes a python target may name (None: any, as in dev and test)."""
     if not isinstance(spec, dict):
         return {"executor": "must be an object"}
     errors: dict[str, str] = {}
@@ -68,7 +81,7 @@ def validate_executor(spec: object) -> dict[str, str]:
         if not _is_number(timeout) or not 0 < timeout <= MAX_TIMEOUT_S:
             errors["timeout_s"] = f"must be a number greater than 0 and at most {MAX_TIMEOUT_S:g}"
     if kind == "http":
-        problem = _url_problem(spec.get("url"))
+        problem = _url_problem(spec.get("url"), egress)
         if problem:
             errors["url"] = problem
         if "headers" in spec:
@@ -87,11 +100,15 @@ def validate_executor(spec: object) -> dict[str, str]:
         target = spec.get("target")
         if not isinstance(target, str) or not TARGET_RE.match(target):
             errors["target"] = "required: 'module:attribute', e.g. 'my_agent.graph:graph'"
+        if python_allow is not None and not python_allow:
+            errors.update(target_problems("", python_allow))
+        elif isinstance(target, str) and TARGET_RE.match(target):
+            errors.update(target_problems(target, python_allow))
         if "memory" in spec and spec["memory"] not in MEMORY_MODES:
             errors["memory"] = "must be 'gateway' (history sent each time) or 'graph'"
     elif kind == "openai":
         if "base_url" in spec:
-            problem = _url_problem(spec["base_url"])
+            problem = _url_problem(spec["base_url"], egress)
             if problem:
                 errors["base_url"] = problem
         _text_field(spec, "model", errors, "required: the model name, e.g. 'gpt-4o-mini'")
@@ -108,7 +125,7 @@ def validate_executor(spec: object) -> dict[str, str]:
             if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
                 errors["max_tokens"] = "must be a whole number of at least 1"
     elif kind == "langgraph_server":
-        problem = _url_problem(spec.get("url"))
+        problem = _url_problem(spec.get("url"), egress)
         if problem:
             errors["url"] = problem
         _text_field(spec, "assistant_id", errors, "required: the assistant id or graph name")
@@ -139,14 +156,25 @@ class GraphExecutorBridge:
     message (which may quote the person's phone, name or text).
     """
 
-    def __init__(self, http: httpx.AsyncClient, default_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        default_timeout_s: float = 30.0,
+        egress: EgressPolicy = DEV_EGRESS,
+        python_allow: tuple[str, ...] | None = None,
+    ) -> None:
+        """`http` is the executors' own client (`egress.executor_client`, which checks each
+        address it dials); `egress` and `python_allow` are also checked before every run, so
+        a spec stored before a policy change cannot run outside it."""
         self._http = http
         self._default_timeout_s = default_timeout_s
-        self._python = PythonExecutor()
+        self._egress = egress
+        self._python_allow = python_allow
+        self._python = PythonExecutor(python_allow)
 
     def validate(self, executor: object) -> dict[str, str]:
         """Field errors of an executor spec (`{}` when valid); see `validate_executor`."""
-        return validate_executor(executor)
+        return validate_executor(executor, self._egress, self._python_allow)
 
     def split_secrets(self, executor: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         return secrets.split_secrets(executor)
@@ -174,18 +202,30 @@ class GraphExecutorBridge:
         kind = executor.get("kind")
         if kind not in KINDS:
             raise ExecutorFailed("unknown executor kind")
+        if kind in NETWORK_KINDS:
+            refused = sorted(
+                field
+                for field, why in validate_executor(executor, self._egress).items()
+                if field in ("url", "base_url", "headers")
+            )
+            if refused:  # stored before the policy changed: the spec, not the network
+                raise ExecutorFailed(f"{kind} executor: spec refused ({', '.join(refused)})")
         timeout_s = self._timeout_of(executor)
         try:
             async with asyncio.timeout(timeout_s):
                 reply = await self._dispatch(kind, executor, request, timeout_s)
         except BaseException as e:
             propagate_cancellation(e)  # shutdown: never swallowed, never an apology
+            if kind in NETWORK_KINDS:  # one reason whatever the cause: no port probing
+                raise ExecutorFailed(f"{kind} executor: {UNREACHABLE}") from None
             if isinstance(e, ExecutorFailed):
                 raise
             if isinstance(e, TimeoutError):
                 raise ExecutorFailed(f"{kind} executor timed out after {timeout_s:g}s") from e
             raise agent_failure(e, f"{kind} executor") from e
         if not isinstance(reply, str) or not reply.strip():
+            if kind in NETWORK_KINDS:
+                raise ExecutorFailed(f"{kind} executor: {UNREACHABLE}")
             raise ExecutorFailed(f"{kind} executor gave an empty reply")
         return reply
 

@@ -15,6 +15,16 @@ from ports.errors import ExecutorFailed
 from ports.values import AgentRequest
 
 MAX_REPLY_BYTES = 1024 * 1024
+# Set by the gateway (framing, routing, the connection itself), never by an executor spec: a
+# `Host` of its choosing would send the request to another virtual host than the URL names.
+FORBIDDEN_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"}
+    | {"te", "trailer", "trailers"}
+)
+# Every failure to get a reply over the network reads the same, whatever its cause (refused,
+# timed out, TLS, an HTTP status, an unreadable body): the log and the stored error must not
+# tell an open port from a closed one.
+UNREACHABLE = "no usable answer from the agent"
 
 
 def header_problem(name: object, value: object) -> str | None:
@@ -23,6 +33,9 @@ def header_problem(name: object, value: object) -> str | None:
         return "header names and values must be strings"
     if not name or not all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name):
         return f"invalid header name {name!r}"
+    lowered = name.lower()
+    if lowered in FORBIDDEN_HEADERS or lowered.startswith("proxy-"):
+        return f"header {name!r} is not allowed: the gateway sets it"
     if not all(c == "\t" or " " <= c <= "~" for c in value):
         return f"header {name!r} has a value with control or non-ASCII characters"
     return None
@@ -48,9 +61,9 @@ async def post_json(
 ) -> Any:
     """POST `body` as JSON with the shared client and return the decoded JSON answer.
 
-    Any failure (non-2xx, transport error, timeout, an answer over 1 MiB or not JSON) is an
-    ExecutorFailed whose reason starts with `what` and names a status or an exception class
-    only: never the URL, a header, the request or the answer."""
+    Any failure (non-2xx, transport error, timeout, an answer over 1 MiB or not JSON) is the
+    same ExecutorFailed, `{what}: {UNREACHABLE}`: never the URL, a header, the request, the
+    answer, nor which of those causes it was."""
     for name, value in headers.items():
         problem = header_problem(name, value)
         if problem:
@@ -65,20 +78,18 @@ async def post_json(
             follow_redirects=False,
         ) as response:
             if not 200 <= response.status_code < 300:
-                raise ExecutorFailed(f"{what}: HTTP {response.status_code}")
+                raise ExecutorFailed(f"{what}: {UNREACHABLE}")
             data = bytearray()
             async for chunk in response.aiter_bytes():
                 data += chunk
                 if len(data) > MAX_REPLY_BYTES:
-                    raise ExecutorFailed(f"{what}: reply too large")
-    except httpx.TimeoutException as e:
-        raise ExecutorFailed(f"{what}: timed out") from e
-    except httpx.HTTPError as e:
-        raise ExecutorFailed(f"{what}: request failed ({type(e).__name__})") from e
+                    raise ExecutorFailed(f"{what}: {UNREACHABLE}")
+    except httpx.HTTPError:
+        raise ExecutorFailed(f"{what}: {UNREACHABLE}") from None
     try:
         return json.loads(bytes(data))
-    except ValueError as e:
-        raise ExecutorFailed(f"{what}: reply is not JSON") from e
+    except ValueError:
+        raise ExecutorFailed(f"{what}: {UNREACHABLE}") from None
 
 
 async def call_http(
@@ -92,5 +103,5 @@ async def call_http(
     data = await post_json(client, url, request.as_json(), headers, timeout_s, "http executor")
     try:
         return reply_from_json(data)
-    except ExecutorFailed as e:
-        raise ExecutorFailed(f"http executor: {e}") from None
+    except ExecutorFailed:
+        raise ExecutorFailed(f"http executor: {UNREACHABLE}") from None

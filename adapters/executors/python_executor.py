@@ -33,6 +33,45 @@ GRAPH = "graph"  # memory: the graph's checkpointer remembers; only the new mess
 MEMORY_MODES = (GATEWAY, GRAPH)
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 TARGET_RE = re.compile(rf"^({_DOTTED}):({_DOTTED})$")
+PREFIX_RE = re.compile(rf"^{_DOTTED}$")
+
+
+def module_allowed(module: str, allow: tuple[str, ...] | None) -> bool:
+    """Whether `module` is under one of the `allow` prefixes, matched on whole dotted
+    segments (`agents` allows `agents` and `agents.sales`, not `agentsx`); None allows all."""
+    if allow is None:
+        return True
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in allow)
+
+
+def target_problems(target: str, allow: tuple[str, ...] | None) -> dict[str, str]:
+    """Field errors of a well-formed target under the allowlist (`{}` when it may run)."""
+    if allow is None:
+        return {}
+    if not allow:
+        return {
+            "kind": "the python kind is turned off here (PYTHON_EXECUTOR_ALLOW is empty): use "
+            "an http, openai or langgraph_server agent, or ask the operator to allow its module"
+        }
+    module, _, attribute = target.partition(":")
+    if not module_allowed(module, allow):
+        return {"target": f"module {module!r} is not under a prefix of PYTHON_EXECUTOR_ALLOW"}
+    if any(part.startswith("_") for part in attribute.split(".")):
+        return {"target": "attributes starting with '_' are not allowed"}
+    return {}
+
+
+def _foreign(obj: Any, allow: tuple[str, ...] | None) -> bool:
+    """A module, class or function defined outside the allowlist, reached through an
+    allowed module (`agents.sales:os.system`, or `subprocess.getoutput` imported into it)."""
+    if allow is None:
+        return False
+    if inspect.ismodule(obj):
+        return not module_allowed(obj.__name__, allow)
+    if inspect.isclass(obj) or inspect.isroutine(obj):
+        module = getattr(obj, "__module__", None)
+        return not isinstance(module, str) or not module_allowed(module, allow)
+    return False
 
 
 def being_cancelled() -> bool:
@@ -99,10 +138,14 @@ def _reply_of_graph_result(result: Any) -> str:
 
 
 class PythonExecutor:
-    """Resolves targets once (cached) and calls them."""
+    """Resolves targets once (cached) and calls them. `allow` (PYTHON_EXECUTOR_ALLOW in
+    prod): the module prefixes a target may name, None for any; an empty tuple refuses all.
+    Under an allowlist, the path to the target may not pass through (or end at) a module,
+    class or function defined outside it, nor through an attribute starting with `_`."""
 
-    def __init__(self) -> None:
+    def __init__(self, allow: tuple[str, ...] | None = None) -> None:
         self._resolved: dict[str, Any] = {}
+        self._allow = allow
 
     def resolve(self, target: str) -> Any:
         """The object `module:attribute` names; ExecutorFailed when it cannot be imported."""
@@ -111,6 +154,9 @@ class PythonExecutor:
         match = TARGET_RE.match(target) if isinstance(target, str) else None
         if match is None:
             raise ExecutorFailed("python executor: target must look like 'module:attribute'")
+        problems = target_problems(target, self._allow)
+        if problems:
+            raise ExecutorFailed("python executor: target not allowed (PYTHON_EXECUTOR_ALLOW)")
         module_name, attribute = match.groups()
         try:
             obj: Any = importlib.import_module(module_name)
@@ -125,6 +171,8 @@ class PythonExecutor:
                 raise ExecutorFailed(
                     f"python executor: {module_name!r} has no attribute {attribute!r}"
                 ) from e
+            if _foreign(obj, self._allow):
+                raise ExecutorFailed("python executor: target not allowed (PYTHON_EXECUTOR_ALLOW)")
         if not hasattr(obj, "ainvoke") and not callable(obj):
             raise ExecutorFailed("python executor: target is neither a graph nor callable")
         self._resolved[target] = obj

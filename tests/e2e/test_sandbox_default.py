@@ -4,6 +4,7 @@ in a plain `python -m app serve`, whatever APP_ENV. The README's production step
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -16,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app import create_app
+from config.container import build_container
 from config.settings import Settings, SettingsError
 from tests.e2e.conftest import GatewayFactory
 
@@ -52,6 +55,18 @@ async def test_the_sandbox_routes_are_mounted_only_with_sandbox_true(
         async with open_gateway(APP_ENV=app_env, SANDBOX="true") as gw:
             for path in SANDBOX_PATHS:
                 assert (await gw.request("GET", path)).status_code == 200, (app_env, path)
+
+
+async def test_prod_never_mounts_the_sandbox_even_with_settings_built_by_hand(
+    tmp_path: Path,
+) -> None:
+    env = {"APP_ENV": "prod", "DATA_DIR": str(tmp_path), "VAULT_KEYS": "k1:" + "A" * 43 + "="}
+    settings = dataclasses.replace(Settings.from_env(env), sandbox=True)
+    app = create_app(build_container(settings))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        for path in SANDBOX_PATHS:
+            assert (await client.get(path)).status_code == 404, path
 
 
 def _free_port() -> int:
