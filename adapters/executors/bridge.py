@@ -80,6 +80,12 @@ def validate_executor(
         timeout = spec["timeout_s"]
         if not _is_number(timeout) or not 0 < timeout <= MAX_TIMEOUT_S:
             errors["timeout_s"] = f"must be a number greater than 0 and at most {MAX_TIMEOUT_S:g}"
+    if "format" in spec and spec["format"] not in ("markdown", "plain"):
+        errors["format"] = "must be 'markdown' (rendered for each channel) or 'plain'"
+    if "max_concurrency" in spec:
+        limit = spec["max_concurrency"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
+            errors["max_concurrency"] = "must be a whole number from 1 to 10000"
     if kind == "http":
         problem = _url_problem(spec.get("url"), egress)
         if problem:

@@ -946,3 +946,23 @@ def test_validation_never_quotes_header_values(value: str) -> None:
 def test_validation_does_not_import_targets() -> None:
     assert validate_executor({"kind": "python", "target": "surely_missing_pkg_q:graph"}) == {}
     assert "surely_missing_pkg_q" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "ok"),
+    [
+        ("format", "plain", True),
+        ("format", "markdown", True),
+        ("format", "html", False),
+        ("max_concurrency", 1, True),
+        ("max_concurrency", 500, True),
+        ("max_concurrency", 0, False),
+        ("max_concurrency", True, False),
+        ("max_concurrency", "10", False),
+    ],
+)
+def test_format_and_max_concurrency_are_checked(field: str, value: object, ok: bool) -> None:
+    from adapters.executors.bridge import validate_executor
+
+    errors = validate_executor({"kind": "demo", field: value})
+    assert (field not in errors) is ok, errors

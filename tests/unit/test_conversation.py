@@ -521,3 +521,18 @@ async def test_the_channel_is_told_an_answer_is_coming_for_each_message(world: W
     await world.responder().answer_session(session)
     await asyncio.sleep(0)  # the indicator runs beside the answer, never before it
     assert world.catalog.typing == [("whatsapp", PHONE, "SM1")]
+
+
+async def test_replies_are_rendered_for_the_medium_unless_the_executor_says_plain(
+    world: World,
+) -> None:
+    world.catalog._render = lambda text: f"<rendered {text}>"
+    workspace = await world.workspaces.ensure_workspace("acme", world.clock.now())
+    rendered = await world.agents.create_agent(workspace, "a", {"kind": "demo"}, world.clock.now())
+    plain = await world.agents.create_agent(
+        workspace, "b", {"kind": "demo", "format": "plain"}, world.clock.now()
+    )
+    for agent in (rendered, plain):
+        session = await world.receive(agent.id, f"SM-{agent.name}")
+        await world.responder().answer_session(session)
+    assert [s.body for s in world.sender.sent] == ["<rendered re: hi>", "re: hi"]
