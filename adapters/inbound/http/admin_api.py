@@ -3,6 +3,7 @@ sessions. No channel kind is named here: each plugin validates and describes its
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -206,6 +207,28 @@ async def json_object() -> dict[str, Any]:
     return body
 
 
+MAX_SPEC_BYTES = 16 * 1024
+SPEC_TOO_BIG = f"must be at most {MAX_SPEC_BYTES} bytes as JSON"
+
+
+def _too_big(spec: object) -> bool:
+    return len(json.dumps(spec, ensure_ascii=False).encode("utf-8", "replace")) > MAX_SPEC_BYTES
+
+
+def _encode_agent_cursor(agent_id: str) -> str:
+    return base64.urlsafe_b64encode(agent_id.encode()).decode().rstrip("=")
+
+
+def _agent_cursor(cursor: str) -> str | None:
+    """The agent id an agents-list cursor names, or None when it is not one of ours."""
+    if len(cursor) > 64 or not cursor.isascii():
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def parse_limit(value: str | None) -> int:
     """`limit`: default 50, 1 and more, capped at 500; anything else is a 422."""
     if value is None or value == "":
@@ -259,6 +282,8 @@ def admin_api_blueprint(
             errors["name"] = "required: a string"
         if not isinstance(body.get("executor"), dict):
             errors["executor"] = "required: an object with a kind"
+        elif _too_big(body["executor"]):
+            errors["executor"] = SPEC_TOO_BIG
         if errors:
             raise ApiError(422, "invalid fields", errors)
         agent = await admin.create_agent(g.workspace_id, body["name"], body["executor"])
@@ -266,8 +291,22 @@ def admin_api_blueprint(
 
     @bp.get("/agents")
     async def list_agents() -> Response:
+        """Paged like the other lists: `limit` (default 50, at most 500) and an opaque cursor
+        (the last id of the previous page), oldest agents first."""
+        limit = parse_limit(request.args.get("limit"))
+        cursor = request.args.get("cursor")
         agents = await admin.list_agents(g.workspace_id)
-        return jsonify({"items": [agent_json(a) for a in agents]})
+        start = 0
+        if cursor:
+            ids = [a.id for a in agents]
+            after = _agent_cursor(cursor)
+            if after not in ids:
+                raise ApiError(422, "invalid fields", {"cursor": "not a cursor from this list"})
+            start = ids.index(after) + 1
+        page = agents[start : start + limit]
+        more = start + limit < len(agents)
+        next_cursor = _encode_agent_cursor(page[-1].id) if more and page else None
+        return jsonify({"items": [agent_json(a) for a in page], "next_cursor": next_cursor})
 
     @bp.get("/agents/<agent_id>")
     async def get_agent(agent_id: str) -> Response:
@@ -282,6 +321,8 @@ def admin_api_blueprint(
             errors["name"] = "must be a string"
         if "executor" in body and not isinstance(body["executor"], dict):
             errors["executor"] = "must be an object with a kind"
+        elif "executor" in body and _too_big(body["executor"]):
+            errors["executor"] = SPEC_TOO_BIG
         if errors:
             raise ApiError(422, "invalid fields", errors)
         agent = await admin.update_agent(
