@@ -315,7 +315,7 @@ def executor_client(
     resolver: Resolver | None = None,
     **kwargs: typing.Any,
 ) -> httpx.AsyncClient:
-    """The httpx client for executor calls only (Twilio and Telegram keep the shared one):
+    """The httpx client for executor calls only (the channels keep the shared one):
     destinations checked when connecting, no redirects, no environment proxies."""
     limits = limits or httpx.Limits(max_connections=2000, max_keepalive_connections=500)
     return httpx.AsyncClient(
