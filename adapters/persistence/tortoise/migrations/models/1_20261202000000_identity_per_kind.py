@@ -1,11 +1,13 @@
 """Identity per (agent, kind): external ids unique per agent and channel kind, sessions keep
-their kind (`whatsapp`, not the `twilio` session prefix). Existing rows are kept."""
+their kind (the channel's name, not its session prefix). Existing rows are kept."""
 
 from tortoise import BaseDBAsyncClient
 
 RUN_IN_TRANSACTION = True
 
-_KIND_OF_SESSION = "CASE s.channel WHEN 'twilio' THEN 'whatsapp' ELSE s.channel END"
+# A session's kind is its lead's platform (the first version stored the channel kind there,
+# and the session prefix, e.g. `twilio`, in session.channel).
+_KIND_OF_SESSION = '(SELECT l.platform FROM "lead" l WHERE l.id = s.lead_id)'
 
 # SQLite cannot drop the column's inline UNIQUE: the table is rebuilt, ids kept.
 _SQLITE = f"""
@@ -39,7 +41,7 @@ CREATE INDEX "idx_message_pending_ca8e3a" ON "message" ("pending", "session_id")
 CREATE UNIQUE INDEX "uid_message_agent_kind_external" ON "message" (
     "agent_id", "kind", "external_id");
 ALTER TABLE "session" RENAME COLUMN "channel" TO "kind";
-UPDATE "session" SET "kind" = 'whatsapp' WHERE "kind" = 'twilio';
+UPDATE "session" SET "kind" = (SELECT l.platform FROM "lead" l WHERE l.id = "session".lead_id);
 """
 
 _POSTGRES = f"""
@@ -53,7 +55,7 @@ ALTER TABLE "message" DROP CONSTRAINT IF EXISTS "message_external_id_key";
 CREATE UNIQUE INDEX "uid_message_agent_kind_external" ON "message" (
     "agent_id", "kind", "external_id");
 ALTER TABLE "session" RENAME COLUMN "channel" TO "kind";
-UPDATE "session" SET "kind" = 'whatsapp' WHERE "kind" = 'twilio';
+UPDATE "session" SET "kind" = l.platform FROM "lead" l WHERE l.id = "session".lead_id;
 """
 
 
