@@ -193,9 +193,9 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
 
 
-async def _keys_create(settings: Settings, workspace: str) -> None:
+async def _keys_create(settings: Settings, workspace: str, label: str | None = None) -> None:
     async with database_session(build_container(settings)) as container:
-        key = await container.admin().create_api_key(workspace)
+        key = await container.admin().create_api_key(workspace, label)
     print(f"Created an admin API key for workspace {workspace!r}:")
     print(key)
 
@@ -239,6 +239,9 @@ def parser() -> argparse.ArgumentParser:
     )
     create = keys.add_parser("create", help="create a workspace if needed and a new key")
     create.add_argument("--workspace", required=True)
+    create.add_argument(
+        "--label", default=None, help="who holds the key (recorded on pauses and human replies)"
+    )
     vault = sub.add_parser("vault", help="secrets at rest").add_subparsers(
         dest="action", required=True
     )
@@ -275,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "worker":
             asyncio.run(_worker(settings))
         elif args.command == "keys":
-            asyncio.run(_keys_create(settings, args.workspace))
+            asyncio.run(_keys_create(settings, args.workspace, args.label))
         elif args.command == "vault":
             asyncio.run(_vault_rotate(settings))
         elif args.command == "sandbox":

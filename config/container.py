@@ -226,6 +226,7 @@ class Container(containers.DeclarativeContainer):
         vault=vault,
         executor=executor,
         clock=clock,
+        queue=queue,
     )
 
 

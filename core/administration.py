@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from core import operations
 from core.errors import NotFoundError, ValidationFailed
 from core.executor_secrets import ExecutorSecrets
+from core.text import storable
 from ports.driven import (
     AgentExecutor,
     AgentStore,
@@ -19,14 +21,26 @@ from ports.driven import (
     LeadStore,
     MessageStore,
     SecretVault,
+    WorkQueue,
     WorkspaceStore,
 )
 from ports.driving import ResolvedChannel
 from ports.errors import InvalidInput
-from ports.values import AgentRecord, ChannelRecord, LeadRecord, Page, StoredMessage
+from ports.values import (
+    MAX_HUMAN_REPLY,
+    SESSION_FILTERS,
+    Actor,
+    AgentRecord,
+    ChannelRecord,
+    LeadRecord,
+    Page,
+    SessionSummary,
+    StoredMessage,
+)
 
 KEY_PREFIX = "gw_"
 MAX_AGENT_NAME = 200
+MAX_LABEL = 100
 log = logging.getLogger(__name__)
 
 
@@ -72,6 +86,8 @@ class AdministrationService:
     vault: SecretVault
     executor: AgentExecutor
     clock: Clock
+    # Asks for a session's pending work (a human's reply to deliver); None: nothing queues it.
+    queue: WorkQueue | None = None
     _secrets: ExecutorSecrets = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -82,13 +98,25 @@ class AdministrationService:
             return None
         return await self.workspaces.workspace_for_key(hash_api_key(api_key))
 
-    async def create_api_key(self, workspace_name: str) -> str:
+    async def identify(self, api_key: str) -> Actor | None:
+        if not api_key.startswith(KEY_PREFIX):
+            return None
+        return await self.workspaces.key_owner(hash_api_key(api_key))
+
+    async def create_api_key(self, workspace_name: str, label: str | None = None) -> str:
         name = workspace_name.strip()
         if not name or len(name) > 100:
             raise ValidationFailed({"workspace": "must be 1 to 100 characters"})
+        label = None if label is None else label.strip() or None
+        if label is not None and (len(label) > MAX_LABEL or storable(label) != label):
+            raise ValidationFailed(
+                {"label": f"must be plain text of at most {MAX_LABEL} characters"}
+            )
         workspace_id = await self.workspaces.ensure_workspace(name, self.clock.now())
         api_key = KEY_PREFIX + secrets.token_urlsafe(32)
-        await self.workspaces.add_api_key(workspace_id, hash_api_key(api_key), self.clock.now())
+        await self.workspaces.add_api_key(
+            workspace_id, hash_api_key(api_key), self.clock.now(), label
+        )
         return api_key
 
     async def create_agent(
@@ -236,14 +264,71 @@ class AdministrationService:
     ) -> AsyncIterator[LeadRecord]:
         return self.leads.iterate_leads(workspace_id, agent_id, platform, search)
 
-    async def session_messages(self, workspace_id: str, session_id: str) -> list[StoredMessage]:
+    async def _own_session(self, workspace_id: str, session_id: str) -> None:
         agent_id = await self.messages.session_agent(session_id)
         if agent_id is None:
             raise NotFoundError("session not found")
         agent = await self.agents.get_agent(agent_id)
         if agent is None or agent.workspace_id != workspace_id:
             raise NotFoundError("session not found")
+
+    async def session_messages(self, workspace_id: str, session_id: str) -> list[StoredMessage]:
+        await self._own_session(workspace_id, session_id)
         return await self.messages.session_messages(session_id)
+
+    async def session_summary(self, workspace_id: str, session_id: str) -> SessionSummary:
+        await self._own_session(workspace_id, session_id)
+        summary = await self.messages.session_summary(session_id)
+        if summary is None:
+            raise NotFoundError("session not found")
+        return summary
+
+    async def set_paused(self, actor: Actor, session_id: str, paused: bool) -> bool:
+        """Human takeover: while paused, user messages are held and the agent is not called;
+        resuming does not answer them. Recorded with who did it."""
+        await self._own_session(actor.workspace_id, session_id)
+        attention = operations.on_pause(paused)
+        by = operations.actor_name(actor)
+        if not await self.messages.set_paused(session_id, paused, by, self.clock.now(), attention):
+            raise NotFoundError("session not found")
+        log.info("session %s %s by %s", session_id, "paused" if paused else "resumed", by)
+        return paused
+
+    async def human_reply(self, actor: Actor, session_id: str, content: object) -> StoredMessage:
+        """A person's reply, stored as role `human` and delivered by the worker through the
+        session's own channel like an agent's reply (same retries, look-up before resend)."""
+        await self._own_session(actor.workspace_id, session_id)
+        if not isinstance(content, str) or not content.strip():
+            raise ValidationFailed({"content": "required: the text to send"})
+        if len(content) > MAX_HUMAN_REPLY or storable(content) != content:
+            raise ValidationFailed(
+                {"content": f"must be plain text of at most {MAX_HUMAN_REPLY} characters"}
+            )
+        stored = await self.messages.add_human_message(
+            session_id,
+            content,
+            operations.actor_name(actor),
+            self.clock.now(),
+            operations.on_human_reply(),
+        )
+        if self.queue is not None:
+            await self.queue.enqueue(session_id)
+        return stored
+
+    async def list_sessions(
+        self,
+        workspace_id: str,
+        agent_id: str | None,
+        platform: str | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page:
+        if status is not None and status not in SESSION_FILTERS:
+            raise ValidationFailed({"status": "must be one of: " + ", ".join(SESSION_FILTERS)})
+        return await self.messages.list_sessions(
+            workspace_id, agent_id, platform, status, limit, cursor
+        )
 
     async def rotate_secrets(self) -> int:
         changed = 0

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from core import operations
 from core.delivery import DeliveryReports
 from core.errors import ValidationFailed
 from core.session import SessionId
@@ -101,7 +102,13 @@ class Intake:
     async def accept(self, message: InboundMessage) -> AcceptResult:
         message = normalised(message)
         session = self.session_of(message.agent_id, message.kind, message.contact)
-        result = await self.store.accept_inbound(message, session, self.clock.now())
+        result = await self.store.accept_inbound(
+            message,
+            session,
+            self.clock.now(),
+            attention=operations.on_user_message(paused=False),
+            attention_if_paused=operations.on_user_message(paused=True),
+        )
         if not result.duplicate:
             await self.queue.enqueue(result.session_id)
         return result
@@ -174,7 +181,10 @@ class Responder:
         if begun > self.max_deaths:
             log.error("message %s quarantined after %d interrupted answers", message.id, begun - 1)
             done = self.clock.now()
-            stored = await self.store.complete(message.id, FAILED, APOLOGY, done, reason=POISON)
+            stored = await self.store.complete(
+                message.id, FAILED, APOLOGY, done, reason=POISON,
+                attention=operations.on_answer(FAILED),
+            )  # fmt: skip
             self.metrics.answered((done - message.created_at).total_seconds(), FAILED)
             await self._deliver(stored)
             return
@@ -186,7 +196,9 @@ class Responder:
             reply = self.catalog.render(message.kind, reply)  # Markdown for the medium, then cut
         text = self.truncation.apply(reply, traits.max_reply_chars)
         done = self.clock.now()
-        stored = await self.store.complete(message.id, status, text, done)
+        stored = await self.store.complete(
+            message.id, status, text, done, attention=operations.on_answer(status)
+        )
         self.metrics.answered((done - message.created_at).total_seconds(), status)
         await self._deliver(stored)  # the next pending message of the session: no look-up
 
@@ -202,7 +214,7 @@ class Responder:
             agent_id=message.agent_id,
             session_id=message.session_id,
             message=message.content,
-            history=tuple(history),
+            history=tuple(operations.for_agent(h) for h in history),
             lead_contact=lead.contact,
             lead_name=lead.name,
             platform=lead.platform,
@@ -237,11 +249,15 @@ class Responder:
         except SendFailed as e:
             log.warning("reply %s not sent: %s", reply.id, e)
             outcome = FAILED
-            await self.store.mark_send_failed(reply.id, FAILED, str(e), self.clock.now())
+            await self.store.mark_send_failed(
+                reply.id, FAILED, str(e), self.clock.now(), operations.on_reply_status(FAILED)
+            )
         except SendOutcomeUnknown as e:
             log.warning("reply %s outcome unknown: %s", reply.id, e)
             outcome = UNKNOWN
-            await self.store.mark_send_failed(reply.id, UNKNOWN, str(e), self.clock.now())
+            await self.store.mark_send_failed(
+                reply.id, UNKNOWN, str(e), self.clock.now(), operations.on_reply_status(UNKNOWN)
+            )
         else:
             outcome = SENT
             try:
@@ -257,7 +273,9 @@ class Responder:
                 # leave the session blocked behind it.
                 outcome = UNKNOWN
                 note = "interrupted send matched another reply's message"
-                await self.store.mark_send_failed(reply.id, UNKNOWN, note, self.clock.now())
+                await self.store.mark_send_failed(
+                    reply.id, UNKNOWN, note, self.clock.now(), operations.on_reply_status(UNKNOWN)
+                )
         self.metrics.sent((self.clock.now() - started).total_seconds(), outcome)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from core import operations
 from ports.driven import MessageStore
 from ports.values import (
     ASSISTANT_STATUSES,
@@ -80,6 +81,7 @@ class DeliveryReports:
             message_id, current = target
             if not advances(current, status):
                 return True
-            if await self.store.set_delivery(message_id, current, status, error, at):
+            attention = operations.on_reply_status(status)
+            if await self.store.set_delivery(message_id, current, status, error, at, attention):
                 return True
         return True

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from ports.values import (
     AcceptResult,
+    Actor,
     AgentRecord,
     AgentRequest,
     ChannelRecord,
@@ -18,6 +19,7 @@ from ports.values import (
     OutboundMessage,
     Page,
     SendReceipt,
+    SessionSummary,
     StoredMessage,
 )
 
@@ -48,11 +50,22 @@ class MessageStore(Protocol):
     """
 
     async def accept_inbound(
-        self, message: InboundMessage, session_id: str, at: datetime
+        self,
+        message: InboundMessage,
+        session_id: str,
+        at: datetime,
+        attention: bool | None = None,
+        attention_if_paused: bool | None = None,
     ) -> AcceptResult:
-        """Store a user message (status `received`), create the session if new and upsert its
+        """Store a user message (status `received`; `held` and not pending when the session is
+        paused: nothing answers it), create the session if new and upsert its
         lead (one per agent, platform, contact; count and last-seen updated) in one transaction.
-        A message whose `external_id` is already stored changes nothing: `duplicate=True`."""
+        A message whose `external_id` is already stored changes nothing: `duplicate=True`.
+
+        In the same transaction the session's summary follows: its last message (and when),
+        and its `needs_attention` flag set to `attention`, or to `attention_if_paused` when the
+        session is paused (None: the flag is left as stored). The flags are the core's
+        decisions (core.operations); a store only keeps them."""
         ...
 
     async def next_pending(self, session_id: str) -> StoredMessage | None:
@@ -82,9 +95,11 @@ class MessageStore(Protocol):
         reply: str,
         at: datetime,
         reason: str | None = None,
+        attention: bool | None = None,
     ) -> StoredMessage:
         """In one transaction: set the user message's final status (with `reason` as its error
-        when given) and store the assistant reply (status `queued`). Returns the reply."""
+        when given), store the assistant reply (status `queued`), make it the session's last
+        message and set its `needs_attention` to `attention` (None: left). Returns the reply."""
         ...
 
     async def mark_sending(self, message_id: int, at: datetime) -> None:
@@ -94,21 +109,57 @@ class MessageStore(Protocol):
     async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> None: ...
 
     async def mark_send_failed(
-        self, message_id: int, status: str, error: str, at: datetime
-    ) -> None: ...
+        self,
+        message_id: int,
+        status: str,
+        error: str,
+        at: datetime,
+        attention: bool | None = None,
+    ) -> None:
+        """Record a send that failed or whose outcome is unknown; with `attention`, set the
+        session's flag in the same transaction."""
+        ...
+
+    async def set_paused(
+        self, session_id: str, paused: bool, by: str | None, at: datetime, attention: bool | None
+    ) -> bool:
+        """Pause or resume a session (who, and when, kept with it) and set its needs_attention
+        to `attention` (None: left), in one step; False when there is no such session."""
+        ...
+
+    async def add_human_message(
+        self,
+        session_id: str,
+        content: str,
+        author: str | None,
+        at: datetime,
+        attention: bool | None,
+    ) -> StoredMessage:
+        """Store a person's reply (role `human`, status `queued`, pending: delivered like an
+        agent's reply, in order), make it the session's last message and set its flag, in one
+        transaction. NotFound when there is no such session."""
+        ...
 
     async def delivery_target(
         self, agent_id: str, kind: str, external_id: str
     ) -> tuple[int, str] | None:
-        """The id and status of the outbound message of this agent's `kind` channel with this
-        provider id, or None (a report can never reach another agent's message)."""
+        """The id and status of the outbound (assistant or human) message of this agent's
+        `kind` channel with this provider id, or None (a report can never reach another
+        agent's message)."""
         ...
 
     async def set_delivery(
-        self, message_id: int, expected: str, status: str, error: str | None, at: datetime
+        self,
+        message_id: int,
+        expected: str,
+        status: str,
+        error: str | None,
+        at: datetime,
+        attention: bool | None = None,
     ) -> bool:
         """Set a reported status if the message still has status `expected` (compare and
-        set); keeps the stored error when `error` is None. False when it changed meanwhile."""
+        set); keeps the stored error when `error` is None. False when it changed meanwhile.
+        With `attention`, the session's flag is set in the same transaction (when it applied)."""
         ...
 
     async def park_delivery(
@@ -148,6 +199,25 @@ class MessageStore(Protocol):
 
     async def pending_stats(self) -> tuple[int, datetime | None]:
         """How many user messages wait for an answer, and when the oldest was received."""
+        ...
+
+    async def session_summary(self, session_id: str) -> SessionSummary | None:
+        """One session's summary (paused, who paused it, needs_attention), or None."""
+        ...
+
+    async def list_sessions(
+        self,
+        workspace_id: str,
+        agent_id: str | None,
+        kind: str | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page:
+        """SessionSummary items of the workspace, most recent activity (last message) first;
+        `status` is None, `needs_attention` or `paused` (only those sessions). Read from the
+        session rows alone, through an index; `cursor` is opaque (ValueError when it is not
+        one this store made). A session whose activity changes between pages may move."""
         ...
 
 
@@ -235,9 +305,15 @@ class WorkspaceStore(Protocol):
         """The id of the workspace with this name, created if needed."""
         ...
 
-    async def add_api_key(self, workspace_id: str, key_hash: str, at: datetime) -> None: ...
+    async def add_api_key(
+        self, workspace_id: str, key_hash: str, at: datetime, label: str | None = None
+    ) -> None: ...
 
     async def workspace_for_key(self, key_hash: str) -> str | None: ...
+
+    async def key_owner(self, key_hash: str) -> Actor | None:
+        """The workspace and label of a key, or None."""
+        ...
 
     async def get_setting(self, name: str) -> str | None: ...
 

@@ -8,10 +8,12 @@ from typing import Any, Protocol
 
 from ports.values import (
     AcceptResult,
+    Actor,
     AgentRecord,
     InboundMessage,
     LeadRecord,
     Page,
+    SessionSummary,
     StoredMessage,
 )
 
@@ -73,8 +75,13 @@ class Administration(Protocol):
         """The workspace id of an API key, or None."""
         ...
 
-    async def create_api_key(self, workspace_name: str) -> str:
-        """Create the workspace if needed and return a new key (only its hash is kept)."""
+    async def identify(self, api_key: str) -> Actor | None:
+        """Who holds an API key (its workspace and label), or None."""
+        ...
+
+    async def create_api_key(self, workspace_name: str, label: str | None = None) -> str:
+        """Create the workspace if needed and return a new key (only its hash is kept, with
+        the optional `label` naming who holds it, recorded on the operations it does)."""
         ...
 
     async def create_agent(
@@ -149,6 +156,35 @@ class Administration(Protocol):
     ) -> AsyncIterator[LeadRecord]: ...
 
     async def session_messages(self, workspace_id: str, session_id: str) -> list[StoredMessage]: ...
+
+    async def session_summary(self, workspace_id: str, session_id: str) -> SessionSummary:
+        """One session as the inbox shows it; NotFound if it is not the workspace's."""
+        ...
+
+    async def set_paused(self, actor: Actor, session_id: str, paused: bool) -> bool:
+        """Pause (human takeover) or resume the agent on a session; returns `paused`. While
+        paused, user messages are stored `held` and the agent is not called; resuming does
+        not answer them. NotFound if the session is not the actor's workspace's."""
+        ...
+
+    async def human_reply(self, actor: Actor, session_id: str, content: object) -> StoredMessage:
+        """Store a person's reply (role `human`, status `queued`) and have it delivered
+        through the session's channel like an agent's reply; allowed paused or not.
+        ValidationFailed naming `content`; NotFound as above."""
+        ...
+
+    async def list_sessions(
+        self,
+        workspace_id: str,
+        agent_id: str | None,
+        platform: str | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page:
+        """The inbox: SessionSummary items of the workspace, most recent activity first;
+        `status` None, `needs_attention` or `paused`. ValueError for a cursor it did not make."""
+        ...
 
     async def rotate_secrets(self) -> int:
         """Re-encrypt every stored secret (channels' and executors') with the newest key;

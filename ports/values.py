@@ -11,12 +11,14 @@ _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 USER = "user"
 ASSISTANT = "assistant"
+HUMAN = "human"  # a person of the workspace answering (human takeover); sent like a reply
 
 # Status of a user (inbound) message.
 RECEIVED = "received"
 PROCESSING = "processing"
 ANSWERED = "answered"
 FAILED = "failed"
+HELD = "held"  # stored while the session is paused: the agent is not called for it
 
 # Status of an assistant (outbound) message; later entries never move back to earlier ones.
 QUEUED = "queued"
@@ -27,6 +29,17 @@ READ = "read"
 UNDELIVERED = "undelivered"
 UNKNOWN = "unknown"
 ASSISTANT_STATUSES = (QUEUED, SENDING, SENT, DELIVERED, READ, UNDELIVERED, FAILED, UNKNOWN)
+
+# What a session summary keeps of its last message (the inbox shows a preview, never more).
+LAST_MESSAGE_CHARS = 280
+
+# The longest reply a person may send from the inbox (providers cut or refuse beyond it).
+MAX_HUMAN_REPLY = 4096
+
+# Inbox filters (`status=` of GET /api/sessions).
+NEEDS_ATTENTION = "needs_attention"
+PAUSED = "paused"
+SESSION_FILTERS = (NEEDS_ATTENTION, PAUSED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +114,17 @@ class StoredMessage:
     attempt_started_at: datetime | None = None
     error: str | None = None
     attempts: int = 0  # attempts begun to answer a user message
+    author: str | None = None  # who wrote a `human` message (the API key's label)
 
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
-    """A past turn handed to an agent."""
+    """A past turn handed to an agent: `role` user or assistant; `by` says `human` for a
+    turn a person of the workspace wrote (shown to executors as an assistant turn)."""
 
     role: str
     content: str
+    by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +139,38 @@ class LeadRecord:
     first_seen_at: datetime
     last_seen_at: datetime
     message_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """A session as the inbox lists it, read from the session row alone (never its messages).
+
+    `last_message` is the last message's first LAST_MESSAGE_CHARS characters; `needs_attention`
+    is the flag the core decided when that session's messages last changed (core.operations).
+    """
+
+    session_id: str
+    agent_id: str
+    kind: str
+    contact: str
+    name: str | None
+    last_message_at: datetime
+    last_message: str
+    paused: bool
+    needs_attention: bool
+    paused_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did an operation: the API key's workspace and the label given at key creation."""
+
+    workspace_id: str
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or "API key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +216,10 @@ class AgentRequest:
             "agent_id": self.agent_id,
             "session_id": self.session_id,
             "message": self.message,
-            "history": [{"role": h.role, "content": h.content} for h in self.history],
+            "history": [
+                {"role": h.role, "content": h.content, **({"by": h.by} if h.by else {})}
+                for h in self.history
+            ],
             "lead": {
                 "phone": self.lead_phone,
                 "contact": self.lead_contact,

@@ -464,3 +464,56 @@ def test_telegram_bot_from_deploy_to_leads_in_chromium(
     log = service.log.read_text()
     assert BOT_TOKEN not in log
     assert hook.secret_token not in log
+
+
+def test_inbox_take_over_reply_and_hand_back_in_chromium(page: Any, service: Service) -> None:
+    from playwright.sync_api import expect
+
+    # A fresh agent of the workspace with its WhatsApp channel, set up through the admin API.
+    api = httpx.Client(
+        base_url=service.base, headers={"Authorization": f"Bearer {service.key}"}, timeout=10
+    )
+    created = api.post("/api/agents", json={"name": "Takeover bot", "executor": {"kind": "demo"}})
+    agent_id = created.json()["id"]
+    channel = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "phone_number": CHANNEL_NUMBER}
+    assert api.put(f"/api/agents/{agent_id}/channels/whatsapp", json=channel).status_code == 200
+    assert send_whatsapp(service, agent_id, "Can a person help me?", "Lin").status_code == 200
+
+    page.goto(f"{service.base}/ui/login")
+    page.get_by_label("API key").fill(service.key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Conversations", exact=True).click()
+    row = page.get_by_role("row", name=re.compile("Lin"))
+    expect(row).to_contain_text("WhatsApp")
+    expect(row).to_contain_text("Takeover bot")
+    row.get_by_role("link", name="Lin").click()
+    reload_until(page, ".msg-assistant .status", "sent")
+
+    # Take over: the next message is held and the agent stays quiet ...
+    page.get_by_role("button", name="Pause the agent").click()
+    expect(page.locator("h1 .badge-paused")).to_have_text("Paused")
+    assert send_whatsapp(service, agent_id, "Hello? Anyone?", "Lin").status_code == 200
+    # ... and it shows up without a reload (the transcript polls).
+    expect(page.locator(".msg-user").last).to_contain_text("Hello? Anyone?", timeout=10_000)
+    expect(page.locator(".msg-user .status").last).to_have_text("held: the agent is paused")
+    page.goto(f"{service.base}/ui/conversations?status=needs_attention")
+    expect(page.get_by_role("row", name=re.compile("Lin"))).to_contain_text("Needs attention")
+    page.get_by_role("row", name=re.compile("Lin")).get_by_role("link", name="Lin").click()
+
+    # Answer as a human: sent through WhatsApp, seen delivered without reloading.
+    page.get_by_label("Reply as a human").fill("Hi Lin, this is Sam from support.")
+    page.get_by_role("button", name="Send").click()
+    human = page.locator(".msg-human").last
+    expect(human).to_contain_text("Hi Lin, this is Sam from support.")
+    expect(human.locator(".status")).to_have_text(re.compile("sent|delivered"), timeout=15_000)
+    shot(page, "takeover")
+    sent = httpx.get(f"{service.base}/sandbox/twilio/messages", timeout=5).json()["messages"]
+    assert [m["body"] for m in sent].count("Hi Lin, this is Sam from support.") == 1
+
+    # Hand it back: the agent answers the next message again.
+    page.get_by_role("button", name="Resume the agent").click()
+    expect(page.get_by_role("button", name="Pause the agent")).to_be_visible()
+    assert send_whatsapp(service, agent_id, "Thanks!", "Lin").status_code == 200
+    expect(page.locator(".msg-assistant").last).to_contain_text("Thanks!", timeout=15_000)
+    shot(page, "conversations")
+    api.close()

@@ -19,7 +19,13 @@ from adapters.channels.registry import ChannelRegistry
 from adapters.inbound.http.public_url import PublicUrl
 from ports.driving import Administration, ChannelDirectory
 from ports.errors import NotFound
-from ports.values import AgentRecord, LeadRecord, StoredMessage
+from ports.values import (
+    SESSION_FILTERS,
+    AgentRecord,
+    LeadRecord,
+    SessionSummary,
+    StoredMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +112,30 @@ async def csv_rows(
 
 def message_json(message: StoredMessage) -> dict[str, Any]:
     """`error`: why a message failed or went undelivered (a provider code, `poison`), else null."""
-    return {
+    shown: dict[str, Any] = {
         "role": message.role,
         "content": message.content,
         "created_at": message.created_at.isoformat(),
         "status": message.status,
         "error": message.error,
+    }
+    if message.author is not None:  # a human's reply: who wrote it
+        shown["author"] = message.author
+    return shown
+
+
+def session_json(summary: SessionSummary) -> dict[str, Any]:
+    """An inbox entry (CONTRACT section 9)."""
+    return {
+        "session_id": summary.session_id,
+        "agent_id": summary.agent_id,
+        "platform": summary.kind,
+        "contact": summary.contact,
+        "name": summary.name,
+        "last_message_at": summary.last_message_at.isoformat(),
+        "last_message": summary.last_message,
+        "paused": summary.paused,
+        "needs_attention": summary.needs_attention,
     }
 
 
@@ -264,14 +288,15 @@ def admin_api_blueprint(
     async def authenticate() -> Response | None:
         header = request.headers.get("Authorization", "")
         scheme, _, key = header.partition(" ")
-        workspace = None
+        actor = None
         if scheme.lower() == "bearer" and key.strip():
-            workspace = await admin.authenticate(key.strip())
-        if workspace is None:
+            actor = await admin.identify(key.strip())
+        if actor is None:
             response = error_response(401, "missing or unknown API key")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
-        g.workspace_id = workspace
+        g.workspace_id = actor.workspace_id
+        g.actor = actor  # who does what follows (recorded on pauses and human replies)
         return None
 
     @bp.post("/agents")
@@ -431,11 +456,53 @@ def admin_api_blueprint(
         response.headers["Content-Disposition"] = 'attachment; filename="leads.csv"'
         return response
 
+    @bp.get("/sessions")
+    async def list_sessions() -> Response:
+        args = request.args
+        agent_id, platform, status = (
+            args.get(n) or None for n in ("agent_id", "platform", "status")
+        )
+        errors = lead_filter_errors(agent_id, platform, None)
+        if status is not None and status not in SESSION_FILTERS:
+            errors["status"] = "must be one of: " + ", ".join(SESSION_FILTERS)
+        if errors:
+            raise ApiError(422, "invalid fields", errors)
+        limit = parse_limit(args.get("limit"))
+        try:
+            page = await admin.list_sessions(
+                g.workspace_id, agent_id, platform, status, limit, args.get("cursor")
+            )
+        except ValueError:
+            raise ApiError(
+                422, "invalid fields", {"cursor": "not a cursor from this API"}
+            ) from None
+        return jsonify(
+            {"items": [session_json(x) for x in page.items], "next_cursor": page.next_cursor}
+        )
+
     @bp.get("/sessions/<session_id>/messages")
     async def session_messages(session_id: str) -> Response:
         if not is_session_id(session_id):
             raise NotFound("session not found")  # no session can have this id
         messages = await admin.session_messages(g.workspace_id, session_id)
         return jsonify({"items": [message_json(m) for m in messages]})
+
+    @bp.put("/sessions/<session_id>/agent")
+    async def pause_agent(session_id: str) -> Response:
+        if not is_session_id(session_id):
+            raise NotFound("session not found")
+        body = await json_object()
+        paused = body.get("paused")
+        if not isinstance(paused, bool):
+            raise ApiError(422, "invalid fields", {"paused": "required: true or false"})
+        return jsonify({"paused": await admin.set_paused(g.actor, session_id, paused)})
+
+    @bp.post("/sessions/<session_id>/messages")
+    async def human_reply(session_id: str) -> tuple[Response, int]:
+        if not is_session_id(session_id):
+            raise NotFound("session not found")
+        body = await json_object()
+        stored = await admin.human_reply(g.actor, session_id, body.get("content"))
+        return jsonify({"id": stored.id, "status": stored.status}), 202
 
     return bp

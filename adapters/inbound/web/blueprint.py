@@ -28,6 +28,7 @@ from .agents import register_agent_pages
 from .channels import ChannelNames
 from .chat import register_chat_pages
 from .common import UiDeps, page, see_other
+from .conversations import register_conversation_pages
 from .deploy import register_deploy_pages
 from .leads import register_lead_pages
 from .security import (
@@ -42,6 +43,7 @@ from .security import (
 )
 
 WORKSPACE = "workspace_id"
+KEY_LABEL = "key_label"
 PUBLIC_ENDPOINTS = {"ui.login", "ui.login_submit", "ui.static", "ui.index"}
 FORM_EXPIRED = {
     "title": "Form expired",
@@ -164,12 +166,14 @@ def ui_blueprint(
         form = await request.form
         target = safe_next(form.get("next"), url_for("ui.agents"))
         key = form.get("api_key", "").strip()
-        workspace = await admin.authenticate(key) if key else None
-        if workspace is None:
+        actor = await admin.identify(key) if key else None
+        if actor is None:
             error = "That API key is not valid." if key else "Enter your API key."
             return await page("login.html", 401, error=error, next=form.get("next", ""))
+        workspace = actor.workspace_id
         session.clear()  # a fresh session (and CSRF token) on every sign-in
         session[WORKSPACE] = workspace
+        session[KEY_LABEL] = actor.label  # who pauses and replies from this browser
         session[SESSION_VERSION] = await sessions.current(workspace)
         return see_other(target)
 
@@ -182,5 +186,6 @@ def ui_blueprint(
     register_agent_pages(bp, deps)
     register_deploy_pages(bp, deps)
     register_lead_pages(bp, deps)
+    register_conversation_pages(bp, deps)
     register_chat_pages(bp, deps)
     return bp

@@ -9,6 +9,8 @@ from ports.values import (
     ASSISTANT,
     DELIVERED,
     FAILED,
+    HELD,
+    HUMAN,
     PROCESSING,
     QUEUED,
     READ,
@@ -17,6 +19,7 @@ from ports.values import (
     SENT,
     UNDELIVERED,
     UNKNOWN,
+    USER,
     StoredMessage,
 )
 
@@ -31,6 +34,7 @@ _LABELS = {
     READ: "read",
     UNDELIVERED: "not delivered",
     UNKNOWN: "delivery unknown",
+    HELD: "held: the agent is paused",
 }
 _PROBLEMS = {FAILED, UNDELIVERED, UNKNOWN}
 _PENDING = {RECEIVED, PROCESSING, QUEUED, SENDING}
@@ -42,8 +46,17 @@ def when(moment: datetime) -> str:
 
 def status_label(message: StoredMessage) -> str:
     if message.status == FAILED:
-        return "agent failed to answer" if message.role != ASSISTANT else "sending failed"
+        return "agent failed to answer" if message.role == USER else "sending failed"
     return _LABELS.get(message.status, message.status)
+
+
+def who(message: StoredMessage, you: str) -> str:
+    """Who wrote a message, as the transcript names them."""
+    if message.role == ASSISTANT:
+        return "Agent"
+    if message.role == HUMAN:
+        return f"Human · {message.author}" if message.author else "Human"
+    return you
 
 
 def is_problem(message: StoredMessage) -> bool:

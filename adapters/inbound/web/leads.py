@@ -1,16 +1,10 @@
-"""Leads (a tab per platform, search, paging, CSV) and a session's transcript."""
+"""Leads (a tab per platform, search, paging, CSV); transcripts are in conversations.py."""
 
 from __future__ import annotations
 
 from quart import Blueprint, Response, g, request
 
-from adapters.inbound.http.admin_api import (
-    csv_rows,
-    is_session_id,
-    lead_filter_errors,
-    phone_platforms,
-)
-from ports.errors import NotFound
+from adapters.inbound.http.admin_api import csv_rows, lead_filter_errors, phone_platforms
 
 from .common import UiDeps, page
 
@@ -79,18 +73,3 @@ def register_lead_pages(bp: Blueprint, deps: UiDeps) -> None:
         name = f"leads-{platform}.csv" if known else "leads.csv"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
-
-    @bp.get("/ui/sessions/<session_id>")
-    async def session_transcript(session_id: str) -> Response:
-        if not is_session_id(session_id):  # over-long or control characters: no session
-            raise NotFound("session not found")
-        messages = await admin.session_messages(g.workspace_id, session_id)  # 404 if not ours
-        agent = await admin.get_agent(g.workspace_id, messages[0].agent_id) if messages else None
-        return await page(
-            "session.html",
-            session_id=session_id,
-            messages=messages,
-            agent=agent,
-            contact=messages[0].contact if messages else "",
-            kind=messages[0].kind if messages else "",
-        )

@@ -17,11 +17,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from adapters.persistence.cursor import decode_cursor, encode_cursor
+from adapters.persistence.cursor import SESSIONS, decode_cursor, encode_cursor
 from ports import values as v
 from ports.errors import Conflict, NotFound
 from ports.values import (
     AcceptResult,
+    Actor,
     AgentRecord,
     ChannelRecord,
     HistoryEntry,
@@ -29,6 +30,7 @@ from ports.values import (
     LeadRecord,
     Page,
     SendReceipt,
+    SessionSummary,
     StoredMessage,
 )
 
@@ -39,6 +41,28 @@ class _Session:
     lead_id: int
     kind: str
     contact: str
+    # The summary the inbox lists (see the Tortoise session model).
+    last_message_id: int = 0
+    last_message_at: datetime | None = None
+    last_message: str = ""
+    paused: bool = False
+    needs_attention: bool = False
+    paused_by: str | None = None
+    paused_at: datetime | None = None
+
+
+def _summarised(
+    session: _Session, message: StoredMessage, attention: bool | None, if_paused: bool | None
+) -> _Session:
+    """The session after `message` became its newest; the flags are the core's decisions."""
+    flag = if_paused if session.paused else attention
+    return replace(
+        session,
+        last_message_id=message.id,
+        last_message_at=message.created_at,
+        last_message=message.content[: v.LAST_MESSAGE_CHARS],
+        needs_attention=session.needs_attention if flag is None else flag,
+    )
 
 
 class MemoryDatabase:
@@ -47,6 +71,7 @@ class MemoryDatabase:
     def __init__(self) -> None:
         self.workspaces: dict[str, str] = {}  # name -> id
         self.api_keys: dict[str, str] = {}  # key hash -> workspace id
+        self.key_labels: dict[str, str | None] = {}  # key hash -> label
         self.settings: dict[str, str] = {}
         self.agents: dict[str, AgentRecord] = {}
         self.channels: dict[tuple[str, str], ChannelRecord] = {}  # insertion order = id order
@@ -80,7 +105,12 @@ def _uuid(value: str) -> str | None:
 
 class MemoryMessageStore(_Store):
     async def accept_inbound(
-        self, message: InboundMessage, session_id: str, at: datetime
+        self,
+        message: InboundMessage,
+        session_id: str,
+        at: datetime,
+        attention: bool | None = None,
+        attention_if_paused: bool | None = None,
     ) -> AcceptResult:
         db = self.db
         dedup = (message.agent_id, message.kind, message.external_id)
@@ -107,12 +137,17 @@ class MemoryMessageStore(_Store):
             session_id, _Session(message.agent_id, lead_id, message.kind, message.contact)
         )
         message_id = db.new_message_id()
+        status = v.HELD if session.paused else v.RECEIVED  # held: nothing answers it
         db.messages[message_id] = StoredMessage(
             message_id, session_id, session.agent_id, session.kind, session.contact, v.USER,
-            message.body, v.RECEIVED, at, external_id=message.external_id,
+            message.body, status, at, external_id=message.external_id,
         )  # fmt: skip
-        db.pending.add(message_id)
+        if not session.paused:
+            db.pending.add(message_id)
         db.by_external_id[dedup] = message_id
+        db.sessions[session_id] = _summarised(
+            session, db.messages[message_id], attention, attention_if_paused
+        )
         return AcceptResult(session_id, message_id, False, str(lead_id))
 
     def _get(self, message_id: int) -> StoredMessage:
@@ -147,6 +182,7 @@ class MemoryMessageStore(_Store):
         reply: str,
         at: datetime,
         reason: str | None = None,
+        attention: bool | None = None,
     ) -> StoredMessage:
         db = self.db
         user = self._get(user_message_id)
@@ -159,6 +195,8 @@ class MemoryMessageStore(_Store):
         )  # fmt: skip
         db.messages[row.id] = row
         db.pending.add(row.id)
+        session = db.sessions[row.session_id]
+        db.sessions[row.session_id] = _summarised(session, row, attention, attention)
         return row
 
     async def mark_sending(self, message_id: int, at: datetime) -> None:
@@ -185,27 +223,79 @@ class MemoryMessageStore(_Store):
         db.by_external_id[key] = message_id
         db.pending.discard(message_id)
 
+    def _flag(self, session_id: str, attention: bool | None) -> None:
+        session = self.db.sessions.get(session_id)
+        if session is not None and attention is not None:
+            self.db.sessions[session_id] = replace(session, needs_attention=attention)
+
     async def mark_send_failed(
-        self, message_id: int, status: str, error: str, at: datetime
+        self,
+        message_id: int,
+        status: str,
+        error: str,
+        at: datetime,
+        attention: bool | None = None,
     ) -> None:
         if (row := self.db.messages.get(message_id)) is not None:
             self.db.messages[message_id] = replace(row, status=status, error=error[:500])
             self.db.pending.discard(message_id)
+            self._flag(row.session_id, attention)
+
+    async def set_paused(
+        self, session_id: str, paused: bool, by: str | None, at: datetime, attention: bool | None
+    ) -> bool:
+        session = self.db.sessions.get(session_id)
+        if session is None:
+            return False
+        flag = session.needs_attention if attention is None else attention
+        self.db.sessions[session_id] = replace(
+            session, paused=paused, paused_by=by, paused_at=at, needs_attention=flag
+        )
+        return True
+
+    async def add_human_message(
+        self,
+        session_id: str,
+        content: str,
+        author: str | None,
+        at: datetime,
+        attention: bool | None,
+    ) -> StoredMessage:
+        db = self.db
+        session = db.sessions.get(session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id}")
+        row = StoredMessage(
+            db.new_message_id(), session_id, session.agent_id, session.kind, session.contact,
+            v.HUMAN, content, v.QUEUED, at, author=author,
+        )  # fmt: skip
+        db.messages[row.id] = row
+        db.pending.add(row.id)
+        db.sessions[session_id] = _summarised(session, row, attention, attention)
+        return row
 
     async def delivery_target(
         self, agent_id: str, kind: str, external_id: str
     ) -> tuple[int, str] | None:
         message_id = self.db.by_external_id.get((_uuid(agent_id) or "", kind, external_id))
         row = None if message_id is None else self.db.messages[message_id]
-        return None if row is None or row.role != v.ASSISTANT else (row.id, row.status)
+        outbound = row is not None and row.role in (v.ASSISTANT, v.HUMAN)
+        return (row.id, row.status) if row is not None and outbound else None
 
     async def set_delivery(
-        self, message_id: int, expected: str, status: str, error: str | None, at: datetime
+        self,
+        message_id: int,
+        expected: str,
+        status: str,
+        error: str | None,
+        at: datetime,
+        attention: bool | None = None,
     ) -> bool:
         row = self.db.messages.get(message_id)
         if row is None or row.status != expected:
             return False
         self.db.messages[message_id] = replace(row, status=status, error=error or row.error)
+        self._flag(row.session_id, attention)
         return True
 
     async def park_delivery(
@@ -257,6 +347,59 @@ class MemoryMessageStore(_Store):
     async def lead_for_session(self, session_id: str) -> LeadRecord | None:
         session = self.db.sessions.get(session_id)
         return None if session is None else self.db.leads[session.lead_id]
+
+    async def list_sessions(
+        self,
+        workspace_id: str,
+        agent_id: str | None,
+        kind: str | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page:
+        limit = max(limit, 1)
+        before = decode_cursor(cursor, SESSIONS) if cursor else None
+        wanted_agent = None if agent_id is None else (_uuid(agent_id) or "-")
+        found: list[tuple[str, _Session]] = []
+        for session_id, row in self.db.sessions.items():
+            agent = self.db.agents.get(row.agent_id)
+            if agent is None or agent.workspace_id != workspace_id or not row.last_message_id:
+                continue
+            if wanted_agent is not None and row.agent_id != wanted_agent:
+                continue
+            if kind and row.kind != kind:
+                continue
+            if status == v.NEEDS_ATTENTION and not row.needs_attention:
+                continue
+            if status == v.PAUSED and not row.paused:
+                continue
+            if before is not None and row.last_message_id >= before:
+                continue
+            found.append((session_id, row))
+        found.sort(key=lambda item: item[1].last_message_id, reverse=True)
+        items = tuple(self._summary(i, r) for i, r in found[:limit])
+        more = len(found) > limit
+        last = found[limit - 1][1].last_message_id if more else None
+        return Page(items, None if last is None else encode_cursor(last, SESSIONS))
+
+    async def session_summary(self, session_id: str) -> SessionSummary | None:
+        row = self.db.sessions.get(session_id)
+        return None if row is None else self._summary(session_id, row)
+
+    def _summary(self, session_id: str, row: _Session) -> SessionSummary:
+        lead = self.db.leads[row.lead_id]
+        return SessionSummary(
+            session_id=session_id,
+            agent_id=row.agent_id,
+            kind=row.kind,
+            contact=row.contact,
+            name=lead.name,
+            last_message_at=row.last_message_at or lead.first_seen_at,
+            last_message=row.last_message,
+            paused=row.paused,
+            needs_attention=row.needs_attention,
+            paused_by=row.paused_by,
+        )
 
 
 class MemoryAgentStore(_Store):
@@ -360,13 +503,22 @@ class MemoryWorkspaceStore(_Store):
     async def ensure_workspace(self, name: str, at: datetime) -> str:
         return self.db.workspaces.setdefault(name, str(uuid.uuid4()))
 
-    async def add_api_key(self, workspace_id: str, key_hash: str, at: datetime) -> None:
+    async def add_api_key(
+        self, workspace_id: str, key_hash: str, at: datetime, label: str | None = None
+    ) -> None:
         if key_hash in self.db.api_keys or workspace_id not in self.db.workspaces.values():
             raise Conflict("conflicting write: api key")
         self.db.api_keys[key_hash] = workspace_id
+        self.db.key_labels[key_hash] = label
 
     async def workspace_for_key(self, key_hash: str) -> str | None:
         return self.db.api_keys.get(key_hash)
+
+    async def key_owner(self, key_hash: str) -> Actor | None:
+        workspace_id = self.db.api_keys.get(key_hash)
+        if workspace_id is None:
+            return None
+        return Actor(workspace_id, self.db.key_labels.get(key_hash))
 
     async def get_setting(self, name: str) -> str | None:
         return self.db.settings.get(name)

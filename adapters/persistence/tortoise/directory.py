@@ -24,7 +24,7 @@ from adapters.persistence.tortoise.sql import (
     unavailable_on_db_error,
 )
 from ports.errors import Conflict
-from ports.values import AgentRecord, ChannelRecord, LeadRecord, Page
+from ports.values import Actor, AgentRecord, ChannelRecord, LeadRecord, Page
 
 _CHANNEL = (
     "SELECT settings, secrets, enabled, updated_at FROM channel WHERE agent_id = ? AND kind = ?"
@@ -225,8 +225,17 @@ class TortoiseWorkspaceStore:
         return str(row.id)
 
     @unavailable_on_db_error
-    async def add_api_key(self, workspace_id: str, key_hash: str, at: datetime) -> None:
-        await ApiKey.create(workspace_id=workspace_id, key_hash=key_hash, created_at=at)
+    async def add_api_key(
+        self, workspace_id: str, key_hash: str, at: datetime, label: str | None = None
+    ) -> None:
+        await ApiKey.create(
+            workspace_id=workspace_id, key_hash=key_hash, created_at=at, label=label
+        )
+
+    @unavailable_on_db_error
+    async def key_owner(self, key_hash: str) -> Actor | None:
+        row = await ApiKey.filter(key_hash=key_hash).first().values("workspace_id", "label")
+        return None if row is None else Actor(str(row["workspace_id"]), row["label"])
 
     @unavailable_on_db_error
     async def workspace_for_key(self, key_hash: str) -> str | None:

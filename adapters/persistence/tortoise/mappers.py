@@ -28,6 +28,7 @@ def message_from_row(r: Mapping[str, Any]) -> StoredMessage:
         attempt_started_at=None if attempt is None else to_time(attempt),
         error=r["error"],
         attempts=int(r["attempts"] or 0),
+        author=r.get("author"),
     )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from tortoise.functions import Min
 
+from adapters.persistence.cursor import SESSIONS, decode_cursor, encode_cursor
 from adapters.persistence.tortoise.mappers import lead_from_row, message_from_row
 from adapters.persistence.tortoise.models import Message, Session
 from adapters.persistence.tortoise.sql import (
@@ -14,20 +16,29 @@ from adapters.persistence.tortoise.sql import (
     execute,
     fetch,
     now_param,
+    to_time,
     transaction,
     unavailable_on_db_error,
 )
 from ports.errors import NotFound
 from ports.values import (
     ASSISTANT,
+    HELD,
+    HUMAN,
+    LAST_MESSAGE_CHARS,
+    NEEDS_ATTENTION,
+    PAUSED,
     PROCESSING,
     QUEUED,
+    RECEIVED,
     SENDING,
     AcceptResult,
     HistoryEntry,
     InboundMessage,
     LeadRecord,
+    Page,
     SendReceipt,
+    SessionSummary,
     StoredMessage,
 )
 
@@ -45,13 +56,44 @@ INSERT INTO session (id, agent_id, lead_id, kind, contact, created_at)
 SELECT ?, ?, id, ?, ?, ? FROM lead WHERE agent_id = ? AND platform = ? AND contact = ?
 ON CONFLICT (id) DO NOTHING
 """
+# A paused session's message is held: stored, not pending, never handed to the agent.
 _INSERT_MESSAGE = """
 INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, external_id,
                      created_at, updated_at)
-VALUES (?, ?, ?, 'user', ?, 'received', ?, ?, ?, ?)
+SELECT s.id, ?, ?, 'user', ?, CASE WHEN s.paused THEN ? ELSE ? END, NOT s.paused, ?, ?, ?
+FROM session s WHERE s.id = ?
 ON CONFLICT (agent_id, kind, external_id) DO NOTHING
 RETURNING id, (SELECT lead_id FROM session WHERE id = session_id) AS lead_id
 """
+# The session's summary follows its newest message; a step that lost a race to a newer message
+# of the session leaves the newer one's summary (and flag) in place. The flag's value is the
+# core's (core.operations): first when paused, then when running; NULL keeps the stored one.
+_SUMMARY = """
+UPDATE session SET
+  last_message_id = (SELECT MAX(m.id) FROM message m WHERE m.session_id = session.id),
+  last_message_at = ?, last_message = ?,
+  needs_attention = COALESCE(
+    CASE WHEN paused THEN CAST(? AS BOOLEAN) ELSE CAST(? AS BOOLEAN) END, needs_attention)
+WHERE id = ? AND COALESCE(last_message_id, 0) < (
+  SELECT MAX(m.id) FROM message m WHERE m.session_id = session.id)
+"""
+_ATTENTION_OF_MESSAGE = """
+UPDATE session SET needs_attention = ? WHERE id = (SELECT session_id FROM message WHERE id = ?)
+"""
+_SUMMARY_COLUMNS = """
+SELECT s.id, s.agent_id, s.kind, s.contact, l.name, s.last_message_id,
+       COALESCE(s.last_message_at, s.created_at) AS last_message_at, s.last_message, s.paused,
+       s.needs_attention, s.paused_by
+"""
+_SESSIONS = (
+    _SUMMARY_COLUMNS
+    + """FROM session s JOIN agent a ON a.id = s.agent_id JOIN lead l ON l.id = s.lead_id
+WHERE a.workspace_id = ? AND s.last_message_id IS NOT NULL
+"""
+)
+_SESSION_SUMMARY = (
+    _SUMMARY_COLUMNS + "FROM session s JOIN lead l ON l.id = s.lead_id WHERE s.id = ?"
+)
 _BY_EXTERNAL_ID = (
     "SELECT id, session_id FROM message WHERE agent_id = ? AND kind = ? AND external_id = ?"
 )
@@ -65,7 +107,8 @@ WHERE id = ?
 # The hot path's statements, written by hand (see sql.fetch).
 _MESSAGES = """
 SELECT m.id, m.session_id, m.role, m.content, m.status, m.created_at, m.external_id,
-       m.reply_to_id, m.attempt_started_at, m.error, m.attempts, m.agent_id, m.kind, s.contact
+       m.reply_to_id, m.attempt_started_at, m.error, m.attempts, m.agent_id, m.kind, s.contact,
+       m.author
 FROM message m JOIN session s ON s.id = m.session_id
 """
 # Replies first: a pending reply was interrupted mid-delivery (it is stored after user messages
@@ -85,17 +128,31 @@ UPDATE message SET status = ?, attempts = attempts + 1, updated_at = ? WHERE id 
 RETURNING attempts
 """
 _SET_FAILED = "UPDATE message SET status = ?, pending = ?, error = ?, updated_at = ? WHERE id = ?"
+_SET_FAILED_RETURNING = _SET_FAILED + " RETURNING id"
 _SET_FINAL = """
 UPDATE message SET status = ?, pending = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ?
 """
 _DELIVERY_TARGET = """
 SELECT id, status FROM message
-WHERE agent_id = ? AND kind = ? AND external_id = ? AND role = 'assistant'
+WHERE agent_id = ? AND kind = ? AND external_id = ? AND role IN ('assistant', 'human')
+"""
+_SET_PAUSED = """
+UPDATE session SET paused = ?, paused_by = ?, paused_at = ?,
+  needs_attention = COALESCE(CAST(? AS BOOLEAN), needs_attention)
+WHERE id = ?
+"""
+_INSERT_HUMAN = """
+INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, author,
+                     created_at, updated_at)
+SELECT id, agent_id, kind, 'human', ?, ?, ?, ?, ?, ? FROM session WHERE id = ?
+RETURNING id, session_id, agent_id, kind,
+  (SELECT contact FROM session WHERE session.id = session_id) AS contact
 """
 _SET_DELIVERY = """
 UPDATE message SET status = ?, error = COALESCE(?, error), updated_at = ?
 WHERE id = ? AND status = ?
 """
+_SET_DELIVERY_RETURNING = _SET_DELIVERY.rstrip() + " RETURNING id"
 _PARK = """
 INSERT INTO parked_delivery (agent_id, kind, external_id, status, error, created_at)
 VALUES (?, ?, ?, ?, ?, ?)
@@ -116,11 +173,30 @@ RETURNING id, session_id, agent_id, kind,
 _MARK_SENT = """
 UPDATE message SET status = ?, pending = ?, updated_at = ?, external_id = ? WHERE id = ?
 """
+# A reply's step: the session is the one of the message it answers.
+_SUMMARY_OF_MESSAGE = _SUMMARY.replace(
+    "WHERE id = ?", "WHERE id = (SELECT session_id FROM message WHERE id = ?)"
+)
 _LEAD_OF_SESSION = """
 SELECT l.id, l.agent_id, l.platform, l.contact, l.name, l.first_seen_at, l.last_seen_at,
        l.message_count
 FROM lead l JOIN session s ON s.lead_id = l.id WHERE s.id = ?
 """
+
+
+def _summary(r: dict[str, Any]) -> SessionSummary:
+    return SessionSummary(
+        session_id=r["id"],
+        agent_id=str(r["agent_id"]),
+        kind=r["kind"],
+        contact=r["contact"],
+        name=r["name"],
+        last_message_at=to_time(r["last_message_at"]),
+        last_message=r["last_message"] or "",
+        paused=bool(r["paused"]),
+        needs_attention=bool(r["needs_attention"]),
+        paused_by=r["paused_by"],
+    )
 
 
 class TortoiseMessageStore:
@@ -132,20 +208,28 @@ class TortoiseMessageStore:
 
     @unavailable_on_db_error
     async def accept_inbound(
-        self, message: InboundMessage, session_id: str, at: datetime
+        self,
+        message: InboundMessage,
+        session_id: str,
+        at: datetime,
+        attention: bool | None = None,
+        attention_if_paused: bool | None = None,
     ) -> AcceptResult:
         when = now_param(at, self._c)
         lead = [message.agent_id, message.kind, message.contact]
+        preview = message.body[:LAST_MESSAGE_CHARS]
         rows = await transaction(
             [
                 (_UPSERT_LEAD, [*lead, message.sender_name, when, when]),
                 (_INSERT_SESSION, [session_id, message.agent_id, message.kind,
                                    message.contact, when, *lead]),
-                (_INSERT_MESSAGE, [session_id, message.agent_id, message.kind, message.body,
-                                   True, message.external_id, when, when]),
+                (_INSERT_MESSAGE, [message.agent_id, message.kind, message.body, HELD,
+                                   RECEIVED, message.external_id, when, when, session_id]),
+                (_SUMMARY, [when, preview, attention_if_paused, attention, session_id]),
             ],
             abort_if_empty=True,  # a MessageSid already stored: the lead is not touched either
             connection=self._c,
+            result_of=2,
         )  # fmt: skip
         if rows is None:
             key = [message.agent_id, message.kind, message.external_id]
@@ -183,15 +267,19 @@ class TortoiseMessageStore:
         reply: str,
         at: datetime,
         reason: str | None = None,
+        attention: bool | None = None,
     ) -> StoredMessage:
         when = now_param(at, self._c)
+        preview = reply[:LAST_MESSAGE_CHARS]
         rows = await transaction(
             [
                 (_SET_FINAL, [user_status, False, reason, when, user_message_id]),
                 (_INSERT_REPLY, [reply, QUEUED, True, when, when, user_message_id]),
+                (_SUMMARY_OF_MESSAGE, [when, preview, attention, attention, user_message_id]),
             ],
             abort_if_empty=True,  # no such user message: nothing is kept
             connection=self._c,
+            result_of=1,
         )
         if not rows:
             raise NotFound(f"no message {user_message_id}")
@@ -225,10 +313,65 @@ class TortoiseMessageStore:
 
     @unavailable_on_db_error
     async def mark_send_failed(
-        self, message_id: int, status: str, error: str, at: datetime
+        self,
+        message_id: int,
+        status: str,
+        error: str,
+        at: datetime,
+        attention: bool | None = None,
     ) -> None:
         values = [status, False, error[:500], now_param(at, self._c), message_id]
-        await execute(_SET_FAILED, values, self._c)
+        if attention is None:
+            await execute(_SET_FAILED, values, self._c)
+            return
+        statements = [
+            (_SET_FAILED_RETURNING, values),
+            (_ATTENTION_OF_MESSAGE, [attention, message_id]),
+        ]
+        await transaction(statements, abort_if_empty=True, connection=self._c, result_of=0)
+
+    @unavailable_on_db_error
+    async def set_paused(
+        self, session_id: str, paused: bool, by: str | None, at: datetime, attention: bool | None
+    ) -> bool:
+        values = [paused, by, now_param(at, self._c), attention, session_id]
+        return await execute(_SET_PAUSED, values, self._c) > 0
+
+    @unavailable_on_db_error
+    async def add_human_message(
+        self,
+        session_id: str,
+        content: str,
+        author: str | None,
+        at: datetime,
+        attention: bool | None,
+    ) -> StoredMessage:
+        when = now_param(at, self._c)
+        preview = content[:LAST_MESSAGE_CHARS]
+        rows = await transaction(
+            [
+                (_INSERT_HUMAN, [content, QUEUED, True, author, when, when, session_id]),
+                (_SUMMARY, [when, preview, attention, attention, session_id]),
+            ],
+            abort_if_empty=True,  # no such session: nothing is kept
+            connection=self._c,
+            result_of=0,
+        )
+        if not rows:
+            raise NotFound(f"no session {session_id}")
+        stored = rows[0]
+        return StoredMessage(
+            id=int(stored["id"]),
+            session_id=stored["session_id"],
+            agent_id=str(stored["agent_id"]),
+            kind=stored["kind"],
+            contact=stored["contact"],
+            role=HUMAN,
+            content=content,
+            status=QUEUED,
+            created_at=at,
+            author=author,
+        )
 
     @unavailable_on_db_error
     async def delivery_target(
@@ -242,10 +385,23 @@ class TortoiseMessageStore:
 
     @unavailable_on_db_error
     async def set_delivery(
-        self, message_id: int, expected: str, status: str, error: str | None, at: datetime
+        self,
+        message_id: int,
+        expected: str,
+        status: str,
+        error: str | None,
+        at: datetime,
+        attention: bool | None = None,
     ) -> bool:
         values = [status, error, now_param(at, self._c), message_id, expected]
-        return await execute(_SET_DELIVERY, values, self._c) > 0
+        if attention is None:
+            return await execute(_SET_DELIVERY, values, self._c) > 0
+        statements = [
+            (_SET_DELIVERY_RETURNING, values),
+            (_ATTENTION_OF_MESSAGE, [attention, message_id]),
+        ]
+        rows = await transaction(statements, abort_if_empty=True, connection=self._c, result_of=0)
+        return rows is not None
 
     @unavailable_on_db_error
     async def park_delivery(
@@ -303,6 +459,48 @@ class TortoiseMessageStore:
         count = await query.count()
         oldest = await query.order_by("id").first().values_list("created_at", flat=True)
         return count, oldest  # type: ignore[return-value]
+
+    @unavailable_on_db_error
+    async def list_sessions(
+        self,
+        workspace_id: str,
+        agent_id: str | None,
+        kind: str | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page:
+        limit = max(limit, 1)
+        before = decode_cursor(cursor, SESSIONS) if cursor else None  # ValueError: not ours
+        workspace = as_uuid(workspace_id)
+        if workspace is None:
+            return Page((), None)
+        values: list[Any] = [str(workspace)]
+        sql = _SESSIONS
+        if agent_id is not None:
+            agent = as_uuid(agent_id)
+            if agent is None:
+                return Page((), None)
+            sql, values = sql + " AND s.agent_id = ?", [*values, str(agent)]
+        if kind:
+            sql, values = sql + " AND s.kind = ?", [*values, kind]
+        if status == NEEDS_ATTENTION:
+            sql, values = sql + " AND s.needs_attention = ?", [*values, True]
+        elif status == PAUSED:
+            sql, values = sql + " AND s.paused = ?", [*values, True]
+        if before is not None:
+            sql, values = sql + " AND s.last_message_id < ?", [*values, before]
+        sql += " ORDER BY s.last_message_id DESC LIMIT ?"
+        rows = await fetch(sql, [*values, limit + 1], self._c)
+        items = tuple(_summary(r) for r in rows[:limit])
+        more = len(rows) > limit
+        last = int(rows[limit - 1]["last_message_id"]) if more else None
+        return Page(items, None if last is None else encode_cursor(last, SESSIONS))
+
+    @unavailable_on_db_error
+    async def session_summary(self, session_id: str) -> SessionSummary | None:
+        rows = await fetch(_SESSION_SUMMARY, [session_id], self._c)
+        return _summary(rows[0]) if rows else None
 
     @unavailable_on_db_error
     async def lead_for_session(self, session_id: str) -> LeadRecord | None:

@@ -24,6 +24,7 @@ class ApiKey(Model):
     )
     key_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField()
+    label = fields.CharField(max_length=100, null=True)  # who holds it, for the record
 
     class Meta:
         table = "api_key"
@@ -98,9 +99,25 @@ class Session(Model):
     kind = fields.CharField(max_length=32)
     contact = fields.CharField(max_length=128)
     created_at = fields.DatetimeField()
+    # The summary the inbox lists, kept in the same transactions that change messages: the
+    # id (activity order and cursor), time and preview of the last message, and the
+    # needs_attention flag the core decided (core.operations).
+    last_message_id = fields.BigIntField(null=True)
+    last_message_at = fields.DatetimeField(null=True)
+    last_message = fields.TextField(null=True)
+    paused = fields.BooleanField(default=False)
+    paused_by = fields.CharField(max_length=200, null=True)  # the pausing key's label
+    paused_at = fields.DatetimeField(null=True)
+    needs_attention = fields.BooleanField(default=False)
 
     class Meta:
         table = "session"
+        indexes = (
+            ("last_message_id",),
+            ("agent", "last_message_id"),
+            ("needs_attention", "last_message_id"),
+            ("paused", "last_message_id"),
+        )
 
 
 class Message(Model):
@@ -123,6 +140,7 @@ class Message(Model):
     # Attempts begun to answer a user message, counted before its agent is called.
     attempts = fields.IntField(default=0)
     error = fields.TextField(null=True)
+    author = fields.CharField(max_length=200, null=True)  # a `human` message's key label
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 

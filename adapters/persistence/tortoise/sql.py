@@ -122,39 +122,46 @@ class _Abort(Exception):
 
 
 def _sqlite_batch(
-    db: sqlite3.Connection, statements: list[Statement], abort_if_empty: bool
+    db: sqlite3.Connection, statements: list[Statement], abort_if_empty: bool, result_of: int
 ) -> list[dict[str, Any]] | None:
     """Runs in aiosqlite's thread: the whole transaction in one hand-off."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        rows: list[dict[str, Any]] = []
-        for sql, values in statements:
+        result: list[dict[str, Any]] = []
+        for index, (sql, values) in enumerate(statements):
             rows = [dict(r) for r in db.execute(sql, values).fetchall()]
-        if abort_if_empty and not rows:
-            db.execute("ROLLBACK")
-            return None
+            if index == result_of:
+                if abort_if_empty and not rows:
+                    db.execute("ROLLBACK")
+                    return None
+                result = rows
         db.execute("COMMIT")
-        return rows
+        return result
     except BaseException:
         db.execute("ROLLBACK")
         raise
 
 
 async def transaction(
-    statements: list[Statement], abort_if_empty: bool = False, connection: str = DEFAULT
+    statements: list[Statement],
+    abort_if_empty: bool = False,
+    connection: str = DEFAULT,
+    result_of: int = -1,
 ) -> list[dict[str, Any]] | None:
-    """Runs statements in one transaction; returns the rows of the last one, or None (and
-    nothing is kept) when `abort_if_empty` and the last one returned no row.
+    """Runs statements in one transaction; returns the rows of statement `result_of` (the
+    last one by default), or None (and nothing is kept, the statements after it are not run)
+    when `abort_if_empty` and it returned no row.
 
     On SQLite the whole transaction is one hand-off to aiosqlite's thread, under Tortoise's
     connection lock: a webhook holds the single connection for one round trip instead of five.
     """
     conn = connections.get(connection)
+    index = result_of % len(statements)
     if dialect(conn) == "sqlite":
         async with conn.acquire_connection() as sqlite_conn:
             try:
                 result: list[dict[str, Any]] | None = await sqlite_conn._execute(
-                    _sqlite_batch, sqlite_conn._conn, statements, abort_if_empty
+                    _sqlite_batch, sqlite_conn._conn, statements, abort_if_empty, index
                 )
             except sqlite3.IntegrityError as e:
                 raise IntegrityError(e) from e
@@ -163,11 +170,13 @@ async def transaction(
             return result
     try:
         async with in_transaction(connection) as tx:
-            rows: list[dict[str, Any]] = []
-            for sql, values in statements:
+            kept: list[dict[str, Any]] = []
+            for position, (sql, values) in enumerate(statements):
                 rows = list(await tx.execute_query_dict(_converted("postgres", sql), values))
-            if abort_if_empty and not rows:
-                raise _Abort
-            return rows
+                if position == index:
+                    if abort_if_empty and not rows:
+                        raise _Abort
+                    kept = rows
+            return kept
     except _Abort:
         return None

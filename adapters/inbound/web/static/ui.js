@@ -78,6 +78,28 @@
     if (pending()) { poll(Date.now() + 60000); }
   }
 
+  // A session's transcript: fetch its list every few seconds and show what is new (while the
+  // tab is visible; a failed fetch waits longer, and the page itself still works without it).
+  function follow(box) {
+    var url = box.getAttribute("data-poll"), last = box.innerHTML, delay = 3000;
+    function again() { setTimeout(tick, delay); }
+    function tick() {
+      if (document.hidden) { again(); return; }
+      fetch(url, { headers: { "X-Requested-With": "fetch" } })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          delay = 3000;
+          if (html !== last) {
+            var atEnd = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
+            box.innerHTML = html; last = html;
+            if (atEnd) { window.scrollTo(0, document.body.scrollHeight); }
+          }
+          again();
+        }, function () { delay = Math.min(delay * 2, 60000); again(); });
+    }
+    again();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var kind = document.querySelector("[data-kind-select]");
     if (kind) { showKindFields(kind); kind.addEventListener("change", function () { showKindFields(kind); }); }
@@ -92,5 +114,7 @@
     });
     var log = document.getElementById("chat"), form = document.getElementById("chat-form");
     if (log && form) { chat(log, form); }
+    var live = document.getElementById("live-transcript");
+    if (live) { follow(live); }
   });
 })();

@@ -1,0 +1,127 @@
+"""The inbox page (/ui/conversations) and the transcript that follows new messages."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.ui.conftest import PHONE, Ui, UiFactory
+
+
+async def test_the_inbox_lists_conversations_newest_first_with_channel_and_last_message(
+    signed_in: Ui,
+) -> None:
+    agent_id = await signed_in.create_agent("Front desk")
+    await signed_in.enable_whatsapp(agent_id)
+    assert await signed_in.whatsapp_message(agent_id, "Do you ship to Lisbon?", "Ana") == 200
+    session = f"/ui/sessions/twilio_{agent_id}_{PHONE}"
+    await signed_in.wait_until(session, lambda p: "status-sent" in p.text)
+
+    page = await signed_in.get("/ui/conversations")
+    assert page.status == 200
+    assert "Ana" in page.text and "WhatsApp" in page.text and "Front desk" in page.text
+    assert "Hi Ana!" in page.text  # the agent's reply is the last message
+    assert f'href="{session}"' in page.text
+    assert "Needs attention" in page.text  # the filter tab
+    assert "badge-attention" not in page.text and "badge-paused" not in page.text
+    calm = await signed_in.get("/ui/conversations?status=needs_attention")
+    assert "No conversation needs attention." in calm.text
+    assert 'aria-current="page">Needs attention' in calm.text
+
+
+async def test_a_failed_answer_shows_under_needs_attention(open_ui: UiFactory) -> None:
+    async with open_ui(EXECUTOR_TIMEOUT_S="2") as ui:
+        await ui.login()
+        agent_id = await ui.create_agent("Broken", kind="http", url="https://agent.test/reply")
+        ui.router.post("https://agent.test/reply").mock(return_value=httpx.Response(500))
+        await ui.enable_whatsapp(agent_id)
+        assert await ui.whatsapp_message(agent_id, "Anyone there?") == 200
+        page = await ui.wait_until(
+            "/ui/conversations?status=needs_attention", lambda p: "badge-attention" in p.text
+        )
+        assert f"/ui/sessions/twilio_{agent_id}_{PHONE}" in page.text
+
+
+async def test_the_transcript_polls_a_fragment_that_shows_new_messages(signed_in: Ui) -> None:
+    agent_id = await signed_in.create_agent()
+    await signed_in.enable_whatsapp(agent_id)
+    await signed_in.whatsapp_message(agent_id, "first")
+    session = f"/ui/sessions/twilio_{agent_id}_{PHONE}"
+    page = await signed_in.wait_until(session, lambda p: "status-sent" in p.text)
+    match = re.search(r'data-poll="([^"]+)"', page.text)
+    assert match and match.group(1) == f"{session}/messages"
+    assert "<script" not in page.text.split("</head>")[1]  # no inline script (CSP)
+
+    await signed_in.whatsapp_message(agent_id, "second question")
+    fragment = await signed_in.wait_until(
+        match.group(1), lambda p: "second question" in p.text and "status-sent" in p.text
+    )
+    assert fragment.text.lstrip().startswith("<ol")  # the list alone, no page around it
+    assert "<html" not in fragment.text
+    js = await signed_in.get("/ui/static/ui.js")
+    assert "live-transcript" in js.text and "data-poll" in js.text
+
+
+async def test_the_inbox_and_fragment_are_not_another_workspaces(open_ui: UiFactory) -> None:
+    async with open_ui() as ui:
+        await ui.login()
+        agent_id = await ui.create_agent()
+        await ui.enable_whatsapp(agent_id)
+        await ui.whatsapp_message(agent_id)
+        await ui.post("/ui/logout")
+        ui.key = await ui.container.admin().create_api_key("other")
+        await ui.login()
+        assert PHONE not in (await ui.get("/ui/conversations")).text
+        fragment = await ui.get(f"/ui/sessions/twilio_{agent_id}_{PHONE}/messages")
+        assert fragment.status == 404
+
+
+async def test_a_stale_cursor_shows_the_first_page(signed_in: Ui) -> None:
+    page = await signed_in.get("/ui/conversations?cursor=garbage&status=bogus")
+    assert page.status == 200 and "no longer valid" in page.text
+
+
+async def test_pause_reply_and_resume_from_the_transcript(signed_in: Ui) -> None:
+    agent_id = await signed_in.create_agent()
+    await signed_in.enable_whatsapp(agent_id)
+    await signed_in.whatsapp_message(agent_id, "hello")
+    session = f"/ui/sessions/twilio_{agent_id}_{PHONE}"
+    page = await signed_in.wait_until(session, lambda p: "status-sent" in p.text)
+    assert "Pause the agent" in page.text and 'name="content"' in page.text
+
+    page = await signed_in.post(f"{session}/agent", {"paused": "true"})
+    assert page.status == 303 and page.location == session
+    page = await signed_in.get(session)
+    assert "Resume the agent" in page.text and "badge-paused" in page.text
+
+    await signed_in.whatsapp_message(agent_id, "a person, please")
+    page = await signed_in.wait_until(session, lambda p: "a person, please" in p.text)
+    assert "held: the agent is paused" in page.text
+    inbox = await signed_in.get("/ui/conversations?status=paused")
+    assert session in inbox.text and "badge-paused" in inbox.text
+
+    page = await signed_in.post(f"{session}/reply", {"content": "Hi, Maria here."})
+    assert page.status == 303
+    page = await signed_in.wait_until(
+        session, lambda p: "Hi, Maria here." in p.text and p.text.count("status-sent") == 2
+    )
+    assert "Human" in page.text
+    assert signed_in.sent[-1]["Body"] == "Hi, Maria here."
+
+    empty = await signed_in.post(f"{session}/reply", {"content": "  "})
+    assert empty.status == 422 and "Your reply" in empty.text
+
+    page = await signed_in.post(f"{session}/agent", {"paused": "false"})
+    assert "Pause the agent" in (await signed_in.get(session)).text
+
+
+async def test_takeover_forms_need_their_csrf_token(signed_in: Ui) -> None:
+    agent_id = await signed_in.create_agent()
+    await signed_in.enable_whatsapp(agent_id)
+    await signed_in.whatsapp_message(agent_id, "hello")
+    session = f"/ui/sessions/twilio_{agent_id}_{PHONE}"
+    await signed_in.wait_until(session, lambda p: "status-sent" in p.text)
+    page = await signed_in.post(f"{session}/agent", {"paused": "true"}, csrf=False)
+    assert page.status == 403
+    assert "Pause the agent" in (await signed_in.get(session)).text
