@@ -1,9 +1,11 @@
-"""`python -m benchmarks [--quick] [--database-url URL] [--processes N] ...`
+"""`python -m benchmarks [--quick] [--database-url URL] [--processes N] [--phases ...] ...`
 
-Runs the whole benchmark on loopback and prints a table, then as the last stdout line one JSON
+Runs the benchmark on loopback and prints a table, then as the last stdout line one JSON
 object: ack_rps, baseline_rps, ack_ratio, ack_p50_ms, ack_p99_ms, e2e_rps, history_ratio,
-rss_mb, db, processes, messages. Exit status 0; 1 when webhooks failed or replies went missing
-(the JSON is still printed); 2 when the run could not be completed.
+rss_mb, slow_agent_p50_s, slow_agent_p95_s, slow_agent_efficiency, slow_agent_lost,
+slow_agent_doubled, db, processes, messages, slow_agent_phones (the figures of the phases
+that ran). Exit status 0; 1 when webhooks failed or replies went missing or came twice (the
+JSON is still printed); 2 when the run could not be completed.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import sys
 import time
 
 from benchmarks.bench import Bench, BenchmarkFailed, ChildFailed, Options
-from benchmarks.report import Report
+from benchmarks.report import PHASES, Report
 
-FULL = {"messages": 5000, "duration": 10.0, "probes": 200, "warmup": 200}
-QUICK = {"messages": 300, "duration": 1.5, "probes": 30, "warmup": 40}
+FULL = {"messages": 5000, "duration": 10.0, "probes": 200, "warmup": 200, "slow_agent": 300}
+QUICK = {"messages": 300, "duration": 1.5, "probes": 30, "warmup": 40, "slow_agent": 30}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,6 +56,24 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--phones", type=int, default=1000, help="distinct senders (1000)")
     p.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"which phases run, comma-separated, in any order (default all: "
+        f"{','.join(PHASES)}); the warm-up always runs",
+    )
+    p.add_argument(
+        "--slow-agent-phones",
+        type=int,
+        help=f"slow-agent phase: phones writing at once, one first message each "
+        f"({FULL['slow_agent']}; --quick {QUICK['slow_agent']}; 0 skips the phase)",
+    )
+    p.add_argument(
+        "--slow-agent-delay",
+        type=float,
+        default=2.0,
+        help="slow-agent phase: seconds the agent takes to answer (2)",
+    )
+    p.add_argument(
         "--keep", action="store_true", help="keep the temp dir (logs, SQLite file) and say where"
     )
     return p
@@ -70,6 +90,15 @@ def options(args: argparse.Namespace) -> Options:
         raise SystemExit("--rate and --messages must be positive")
     if args.duration is not None and args.duration <= 0:
         raise SystemExit("--duration must be positive")
+    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown or not phases:
+        wrong = f" (not {','.join(unknown)})" if unknown else ""
+        raise SystemExit(f"--phases takes some of {','.join(PHASES)}{wrong}")
+    if args.slow_agent_phones is not None and args.slow_agent_phones < 0:
+        raise SystemExit("--slow-agent-phones must be 0 (skip) or more")
+    if args.slow_agent_delay <= 0:
+        raise SystemExit("--slow-agent-delay must be positive")
     return Options(
         database_url=args.database_url,
         processes=args.processes,
@@ -82,6 +111,13 @@ def options(args: argparse.Namespace) -> Options:
         warmup=int(preset["warmup"]),
         keep=args.keep,
         quick=args.quick,
+        phases=tuple(p for p in PHASES if p in phases),
+        slow_agent_phones=(
+            args.slow_agent_phones
+            if args.slow_agent_phones is not None
+            else int(preset["slow_agent"])
+        ),
+        slow_agent_delay=args.slow_agent_delay,
     )
 
 
@@ -110,17 +146,27 @@ def _load(before: float | None) -> str:
     return f"load average {before:.1f} before, {after:.1f} after ({cores} cores)"
 
 
+def _plan(opts: Options) -> str:
+    """What the run will do, phase by phase."""
+    parts = []
+    if opts.runs("ack") or opts.runs("baseline"):
+        parts.append(f"{opts.messages:,} messages, {opts.concurrency} in flight")
+    if opts.runs("latency"):
+        parts.append(f"open loop {opts.rate:g} msg/s for {opts.duration:g} s")
+    if opts.slow_agent:
+        parts.append(f"slow agent {opts.slow_agent_phones} phones at {opts.slow_agent_delay:g} s")
+    phases = ", ".join(opts.phases_run) or "none (warm-up only)"
+    return "; ".join([*parts, f"phases {phases}"])
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = options(parser().parse_args(argv))
     report = Report()
     began = time.monotonic()
     load_before = _loadavg()
     mode = "quick" if opts.quick else "full"
-    report.say(
-        f"Gateway benchmark ({mode}): {opts.db}, {opts.processes} process(es), "
-        f"{opts.messages:,} messages, {opts.concurrency} in flight, open loop {opts.rate:g} msg/s "
-        f"for {opts.duration:g} s"
-    )
+    what = f"{opts.db}, {opts.processes} process(es)"
+    report.say(f"Gateway benchmark ({mode}): {what}; {_plan(opts)}")
     try:
         run, failed = asyncio.run(_run(opts, report))
     except (ChildFailed, BenchmarkFailed) as e:
@@ -130,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print("benchmark interrupted", file=sys.stderr)
         return 130
     report.say(f"\nfinished in {time.monotonic() - began:.1f} s; {_load(load_before)}")
-    print(report.final_json(run), flush=True)
+    print(report.final_json(run, opts.phases_run), flush=True)
     return 1 if failed else 0
 
 

@@ -3,8 +3,10 @@
 Phases: warm-up; closed loop against the service (`ack_rps`, and `e2e_rps` from the same
 messages' replies); the same closed loop against the bare baseline (`baseline_rps`); open loop
 at the fixed rate (`ack_p50_ms`, `ack_p99_ms`); one-at-a-time webhooks to a 10,000-message
-and a 10-message session (`history_ratio`). `rss_mb` is sampled all along. Before each phase
-the service has delivered every reply of the previous one, so phases do not overlap.
+and a 10-message session (`history_ratio`); N first messages at once to an agent that answers
+after 2 s (`slow_agent_*`, benchmarks/slow_agent.py). `rss_mb` is sampled all along. Before
+each phase the service has delivered every reply of the previous one, so phases do not
+overlap. `Options.phases` picks which of them run (the warm-up always does).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import contextlib
 import secrets
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -22,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.database import is_postgres, run_database, seed_history
+from benchmarks.database import is_postgres, run_database, sampling_activity, seed_history
 from benchmarks.loadgen import (
     WHATSAPP_NUMBER,
     PhaseResult,
@@ -33,7 +36,7 @@ from benchmarks.loadgen import (
     open_loop,
     phone,
 )
-from benchmarks.report import Report, ticking
+from benchmarks.report import PHASES, Report, ticking
 from benchmarks.runner import (
     HOST,
     PYTHON,
@@ -42,12 +45,15 @@ from benchmarks.runner import (
     child_env,
     cpu_seconds,
     free_port,
+    listener,
+    machine_cpu,
     peak_rss_mb,
     rss_mb,
     run_command,
     stop_all,
     wait_healthy,
 )
+from benchmarks.slow_agent import SlowAgentPhase, cpu_line
 from core.session import SessionId
 
 SMALL_HISTORY = 10
@@ -69,10 +75,24 @@ class Options:
     warmup: int = 200
     keep: bool = False
     quick: bool = False
+    phases: tuple[str, ...] = tuple(PHASES)
+    slow_agent_phones: int = 300
+    slow_agent_delay: float = 2.0
 
     @property
     def db(self) -> str:
         return "postgresql" if is_postgres(self.database_url) else "sqlite"
+
+    @property
+    def slow_agent(self) -> bool:
+        return "slow-agent" in self.phases and self.slow_agent_phones > 0
+
+    def runs(self, phase: str) -> bool:
+        return self.slow_agent if phase == "slow-agent" else phase in self.phases
+
+    @property
+    def phases_run(self) -> tuple[str, ...]:
+        return tuple(p for p in PHASES if self.runs(p))
 
 
 class BenchmarkFailed(RuntimeError):
@@ -91,13 +111,17 @@ class Bench:
         self.service_urls: list[str] = []
         self.baseline_urls: list[str] = []
         self.double_url = ""
+        self.agent_url = ""  # the slow agent (benchmarks/agent.py)
         self.agent_id = ""
+        self.slow_agent_id = ""
         self.database_url = ""
         self.expected_replies = 0  # replies the double should have recorded by now
         self.failed = False  # requests failed or replies went missing: exit status 1
         self.ack_rps = 0.0
         self._rss_peak: dict[int, float] = {}
         self._http: aiohttp.ClientSession | None = None
+        self.tmp: Path | None = None
+        self._sockets: list[socket.socket] = []
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -105,7 +129,7 @@ class Bench:
         return self._http
 
     async def run(self) -> dict[str, Any]:
-        tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+        tmp = self.tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
         try:
             async with (
                 run_database(self.o.database_url, tmp / "data", keep=self.o.keep) as database_url,
@@ -116,49 +140,75 @@ class Bench:
                     await self._setup(tmp)
                     async with self._sampling_rss():
                         await self._warm_up()
-                        await self._ack_and_e2e()
-                        await self._baseline()
-                        await self._latency()
-                        await self._history()
+                        if self.o.runs("ack"):
+                            await self._ack_and_e2e()
+                        if self.o.runs("baseline"):
+                            await self._baseline()
+                        if self.o.runs("latency"):
+                            await self._latency()
+                        if self.o.runs("history"):
+                            await self._history()
+                        if self.o.slow_agent:
+                            await self._slow_agent()
                         self._rss_row()
                 finally:
                     stop_all(self.children)
+                    for sock in self._sockets:
+                        sock.close()
         finally:
             if self.o.keep:
                 where = f" and the database {self.database_url}" if self.o.db != "sqlite" else ""
                 self.report.say(f"kept logs and data in {tmp}{where}")
             else:
                 shutil.rmtree(tmp, ignore_errors=True)
-        return {"db": self.o.db, "processes": self.o.processes, "messages": self.o.messages}
+        run: dict[str, Any] = {"db": self.o.db, "processes": self.o.processes}
+        if self.o.runs("ack") or self.o.runs("baseline"):
+            run["messages"] = self.o.messages
+        if self.o.slow_agent:
+            run["slow_agent_phones"] = self.o.slow_agent_phones
+        return run
 
     # -- set-up ------------------------------------------------------------------------------
 
     async def _setup(self, tmp: Path) -> None:
         began = time.monotonic()
-        double_port = free_port()
-        self.double_url = f"http://{HOST}:{double_port}"
+        # The double and the slow agent serve on sockets made here (no other program on the
+        # machine can take their ports first); the service gets a free port number.
+        double_socket = self._listener()
+        self.double_url = f"http://{HOST}:{double_socket.getsockname()[1]}"
         env = child_env(
             {
                 "APP_ENV": "test",
                 "DATA_DIR": str(tmp / "data"),
                 "DATABASE_URL": self.database_url,
                 "TWILIO_API_BASE_URL": f"{self.double_url}/sandbox/twilio",
+                # WhatsApp's typing indicator goes to the double too: nothing leaves loopback.
+                "TWILIO_MESSAGING_API_BASE_URL": f"{self.double_url}/sandbox/twilio-messaging",
             }
         )
         account = f"{self.account_sid}:{self.auth_token}"
         double = self._spawn(
             "Twilio double",
-            ["-m", "benchmarks.double", "--port", str(double_port), "--account", account],
+            ["-m", "benchmarks.double", "--fd", str(double_socket.fileno()), "--account", account],
             env,
             tmp / "double.log",
+            double_socket,
         )
         baselines = []
-        for i in range(self.o.processes):
+        for i in range(self.o.processes if self.o.runs("baseline") else 0):
             port = free_port()
             self.baseline_urls.append(f"http://{HOST}:{port}")
             argv = ["-m", "benchmarks.baseline_app", "--port", str(port)]
             argv += ["--auth-token", self.auth_token]
             baselines.append(self._spawn(f"baseline {i + 1}", argv, env, tmp / f"baseline{i}.log"))
+        agents = []
+        if self.o.slow_agent:
+            sock = self._listener()
+            self.agent_url = f"http://{HOST}:{sock.getsockname()[1]}"
+            argv = ["-m", "benchmarks.agent", "--fd", str(sock.fileno())]
+            argv += ["--delay", f"{self.o.slow_agent_delay:g}"]
+            agent = self._spawn("slow agent", argv, env, tmp / "agent.log", sock)
+            agents.append((agent, self.agent_url))
         # The key (and with it the schema and the dev keyring) exist before any server starts.
         keys = [PYTHON, "-m", "app", "keys", "create", "--workspace", "bench"]
         out = await run_command(keys, env)
@@ -172,43 +222,78 @@ class Bench:
         ready = [(double, self.double_url)]
         ready += zip(baselines, self.baseline_urls, strict=True)
         ready += zip(self.services, self.service_urls, strict=True)
+        ready += agents
         await asyncio.gather(*(wait_healthy(self.http, child, url) for child, url in ready))
         await self._configure_agent(api_key)
         ports = ", ".join(u.rsplit(":", 1)[1] for u in self.service_urls)
+        doubles = "Twilio double" + (", baseline" if baselines else "")
+        agents_made = f"agent {self.agent_id}"
+        if self.slow_agent_id:
+            doubles += f", slow agent ({self.o.slow_agent_delay:g} s)"
+            agents_made += f", slow agent {self.slow_agent_id}"
         self.report.say(
             f"set-up: {self.o.db}, {self.o.processes} service process(es) on port(s) {ports}, "
-            f"Twilio double, baseline; agent {self.agent_id} ({time.monotonic() - began:.1f} s)"
+            f"{doubles}; {agents_made} ({time.monotonic() - began:.1f} s)"
         )
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str], log: Path) -> Child:
-        child = Child(name, [PYTHON, *args], env, log).start()
+    def _spawn(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        log: Path,
+        sock: socket.socket | None = None,
+    ) -> Child:
+        """Start a child; `sock` (a listening socket) is handed to it and closed here."""
+        fds = (sock.fileno(),) if sock is not None else ()
+        child = Child(name, [PYTHON, *args], env, log, fds)
+        try:
+            child.start()
+        finally:
+            if sock is not None:
+                sock.close()
+                self._sockets.remove(sock)
         self.children.append(child)
         return child
 
+    def _listener(self) -> socket.socket:
+        sock = listener()
+        self._sockets.append(sock)  # closed by _spawn, or at the end if never handed over
+        return sock
+
     async def _configure_agent(self, api_key: str) -> None:
+        self.agent_id = await self._make_agent(api_key, "benchmark", {"kind": "demo"})
+        if self.o.slow_agent:
+            # The agent's own bound (max_concurrency) is left at its default, as a user would.
+            executor = {"kind": "http", "url": f"{self.agent_url}/agent", "timeout_s": 60}
+            self.slow_agent_id = await self._make_agent(api_key, "benchmark-slow", executor)
+
+    async def _make_agent(self, api_key: str, name: str, executor: dict[str, Any]) -> str:
+        """A new agent with the benchmark's WhatsApp channel; its id."""
         api = self.service_urls[0] + "/api"
         auth = {"Authorization": f"Bearer {api_key}"}
-        agent = {"name": "benchmark", "executor": {"kind": "demo"}}
+        agent = {"name": name, "executor": executor}
         async with self.http.post(f"{api}/agents", json=agent, headers=auth) as r:
             if r.status != 201:
                 raise BenchmarkFailed(f"POST /api/agents answered {r.status}: {await r.text()}")
-            self.agent_id = (await r.json())["id"]
+            agent_id = str((await r.json())["id"])
         channel = {
             "account_sid": self.account_sid,
             "auth_token": self.auth_token,
             "phone_number": WHATSAPP_NUMBER,
             "enabled": True,
         }
-        url = f"{api}/agents/{self.agent_id}/channels/whatsapp"
+        url = f"{api}/agents/{agent_id}/channels/whatsapp"
         async with self.http.put(url, json=channel, headers=auth) as r:
             if r.status != 200:
                 raise BenchmarkFailed(f"PUT channel answered {r.status}: {await r.text()}")
             shown = (await r.json()).get("webhook_url")
-        expected = f"{self.service_urls[0]}/webhooks/twilio/{self.agent_id}"
+        expected = f"{self.service_urls[0]}/webhooks/twilio/{agent_id}"
         if shown != expected:
             self.report.warn(
                 f"the service shows webhook_url {shown}; the benchmark signs {expected}"
             )
+        return agent_id
 
     # -- phases ------------------------------------------------------------------------------
 
@@ -244,7 +329,9 @@ class Bench:
         hooks = self._batch(self.service_urls, count, "warm-up", first_phone=900_000)
         result = await self._closed("warm-up (service)", hooks)
         self.expected_replies += result.ok
-        await self._closed("warm-up (baseline)", self._batch(self.baseline_urls, count, "warm"))
+        if self.baseline_urls:
+            warm = self._batch(self.baseline_urls, count, "warm")
+            await self._closed("warm-up (baseline)", warm)
         await self._replies("warm-up replies")
 
     async def _ack_and_e2e(self) -> None:
@@ -283,8 +370,9 @@ class Bench:
             "bare Quart + Hypercorn (signature check, empty TwiML), same load "
             f"({result.elapsed:.1f} s)",
         )
-        ratio = self.ack_rps / result.rps if result.rps else 0.0
-        self.report.row("ack_ratio", ratio, "ack_rps / baseline_rps")
+        if self.o.runs("ack"):
+            ratio = self.ack_rps / result.rps if result.rps else 0.0
+            self.report.row("ack_ratio", ratio, "ack_rps / baseline_rps")
 
     async def _latency(self) -> None:
         n = max(int(self.o.rate * self.o.duration), 1)
@@ -354,7 +442,48 @@ class Bench:
         self.expected_replies += long.ok + short.ok
         await self._replies("history replies")
 
+    async def _slow_agent(self) -> None:
+        n, delay = self.o.slow_agent_phones, self.o.slow_agent_delay
+        phase = SlowAgentPhase(
+            self.http,
+            self.report,
+            self.factory,
+            self.slow_agent_id,
+            self.service_urls,
+            self.double_url,
+            self.agent_url,
+            STALL_S,
+        )
+        cpu_before, began = self._cpu_budget(), time.monotonic()
+        async with sampling_activity(self.database_url) as activity:
+            result = await phase.run(n, delay)
+        elapsed = time.monotonic() - began
+        cpu = {k: v - cpu_before.get(k, 0.0) for k, v in self._cpu_budget().items()}
+        self._check("slow agent", result.acks, n)
+        self.expected_replies += result.replies
+        if self.o.keep and self.tmp is not None:
+            result.write_timeline(self.tmp / "slow_agent.csv")
+        if result.rows(self.report, cpu["service"] / max(elapsed, 1e-9)):
+            self.failed = True
+        if activity is not None:
+            cpu["PostgreSQL"] = activity.cpu_s
+        self.report.say(cpu_line(cpu, elapsed, n))
+        if activity is not None:
+            self.report.say("slow agent, " + activity.describe())
+
+    def _cpu_budget(self) -> dict[str, float]:
+        """CPU seconds used so far by each part of the run, and by the whole machine."""
+        budget = {"service": self._service_cpu(), "load generator": time.process_time()}
+        for child in self.children:
+            if child.running and child.name in ("Twilio double", "slow agent"):
+                budget[child.name] = cpu_seconds(child.pid)
+        machine = machine_cpu()
+        if machine is not None:
+            budget["machine busy"], budget["machine"] = machine
+        return budget
+
     def _service_cpu(self) -> float:
+        """User + system CPU seconds of every service process so far."""
         return sum(cpu_seconds(c.pid) for c in self.services if c.running)
 
     def _rss_row(self) -> None:

@@ -1,5 +1,6 @@
-"""The run's database (a temporary SQLite file, or a fresh PostgreSQL database dropped after)
-and the direct insert that gives a session a long history in well under a second."""
+"""The run's database (a temporary SQLite file, or a fresh PostgreSQL database dropped after),
+the direct insert that gives a session a long history in well under a second, and a sampler
+of the service's PostgreSQL connections."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import contextlib
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from benchmarks.runner import cpu_seconds
 
 _COLUMNS = (
     "session_id", "agent_id", "kind", "role", "content", "status", "pending", "external_id",
@@ -118,3 +122,87 @@ def _seed_sqlite(path: str, session_id: str, count: int) -> None:
             conn.executemany(_INSERT_SQLITE, [text(r) for r in rows])
     finally:
         conn.close()
+
+
+_ACTIVITY = """
+SELECT count(*) AS open,
+       count(*) FILTER (WHERE state = 'active') AS active,
+       count(*) FILTER (WHERE state LIKE 'idle in transaction%') AS in_transaction,
+       array_agg(pid) AS pids
+  FROM pg_stat_activity
+ WHERE datname = current_database() AND pid <> pg_backend_pid()
+"""
+
+
+@dataclass
+class Activity:
+    """The service's PostgreSQL connections, sampled every 50 ms while a phase runs."""
+
+    samples: int = 0
+    max_open: int = 0
+    max_active: int = 0
+    active_sum: int = 0
+    max_in_transaction: int = 0
+    # CPU seconds of the backends serving the run (when the server runs on this machine).
+    cpu_s: float = 0.0
+    _cpu_at_start: dict[int, float] = field(default_factory=dict)
+
+    def see(self, pids: list[int]) -> None:
+        for pid in pids:
+            if pid not in self._cpu_at_start:
+                self._cpu_at_start[pid] = cpu_seconds(pid) if self.samples == 0 else 0.0
+
+    def finish(self) -> None:
+        self.cpu_s = sum(cpu_seconds(pid) - at for pid, at in self._cpu_at_start.items())
+
+    @property
+    def mean_active(self) -> float:
+        return self.active_sum / self.samples if self.samples else 0.0
+
+    def describe(self) -> str:
+        return (
+            f"PostgreSQL connections of the run: at most {self.max_open} open, "
+            f"{self.mean_active:.1f} busy on average (at most {self.max_active}), "
+            f"at most {self.max_in_transaction} idle in a transaction ({self.samples} samples); "
+            f"their backends used {self.cpu_s:.2f} s of CPU"
+        )
+
+
+@contextlib.asynccontextmanager
+async def sampling_activity(database_url: str) -> AsyncIterator[Activity | None]:
+    """On PostgreSQL, sample the run's connections (pg_stat_activity) during the block; on
+    SQLite, nothing (None)."""
+    if not is_postgres(database_url):
+        yield None
+        return
+    import asyncpg
+
+    activity = Activity()
+    conn = await asyncpg.connect(database_url)
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        # Never cancelled mid-query (that leaves the connection unusable): it stops between
+        # two samples; a failing sample ends the sampling, never the run.
+        with contextlib.suppress(Exception):
+            while not stop.is_set():
+                row = await conn.fetchrow(_ACTIVITY)
+                activity.see(list(row["pids"] or []))
+                activity.samples += 1
+                activity.max_open = max(activity.max_open, row["open"])
+                activity.max_active = max(activity.max_active, row["active"])
+                activity.active_sum += row["active"]
+                activity.max_in_transaction = max(
+                    activity.max_in_transaction, row["in_transaction"]
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.05)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield activity
+    finally:
+        stop.set()
+        await task
+        activity.finish()
+        await conn.close()

@@ -1,6 +1,6 @@
 """The load generator: WhatsApp webhooks signed exactly as Twilio signs them, sent over one
 keep-alive aiohttp client per phase, closed loop (fixed concurrency), open loop (fixed offered
-rate) or one at a time.
+rate), all at once (a burst, one connection each) or one at a time.
 
 Every webhook is built and signed before a phase starts, so the timed loop only sends. A
 latency is measured from the moment a request was due (open loop: its slot in the schedule,
@@ -117,14 +117,19 @@ class PhaseResult:
 
     def percentile_ms(self, p: float) -> float:
         """Nearest-rank percentile of the latencies, in milliseconds."""
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        rank = max(math.ceil(p / 100 * len(ordered)), 1)
-        return ordered[rank - 1] * 1000
+        return percentile(self.latencies, p) * 1000
 
     def failures(self) -> str:
         return ", ".join(f"{k}: {v}" for k, v in sorted(self.outcomes.items()) if k != "200")
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (0.0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(math.ceil(p / 100 * len(ordered)), 1)
+    return ordered[rank - 1]
 
 
 def client(limit: int) -> aiohttp.ClientSession:
@@ -192,6 +197,25 @@ async def open_loop(
         await asyncio.gather(*tasks)
         result.finished = time.monotonic()
     return result
+
+
+async def burst(
+    hooks: Sequence[Webhook], result: PhaseResult | None = None
+) -> tuple[PhaseResult, dict[str, float]]:
+    """Every webhook at once, each on its own connection (as Twilio posts them when that many
+    people write together); also when each was sent, by MessageSid (`time.monotonic()`)."""
+    result = result if result is not None else PhaseResult()
+    sent_at: dict[str, float] = {}
+
+    async def one(http: aiohttp.ClientSession, hook: Webhook) -> None:
+        sent_at[hook.sid] = now = time.monotonic()
+        await _send(http, hook, now, result)
+
+    async with client(max(len(hooks), 1)) as http:
+        result.started = time.monotonic()
+        await asyncio.gather(*(one(http, hook) for hook in hooks))
+        result.finished = time.monotonic()
+    return result, sent_at
 
 
 async def one_at_a_time(

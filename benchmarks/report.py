@@ -8,15 +8,28 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any
 
 # The JSON object's keys, in order: the figures, then what the run was.
 FIGURES = (
     "ack_rps", "baseline_rps", "ack_ratio", "ack_p50_ms", "ack_p99_ms", "e2e_rps",
-    "history_ratio", "rss_mb",
+    "history_ratio", "rss_mb", "slow_agent_p50_s", "slow_agent_p95_s", "slow_agent_efficiency",
+    "slow_agent_lost", "slow_agent_doubled",
 )  # fmt: skip
-RUN_KEYS = ("db", "processes", "messages")
+RUN_KEYS = ("db", "processes", "messages", "slow_agent_phones")
+# The phases one can pick (--phases), in the order they run, and the figures each measures;
+# `ack_ratio` needs both "ack" and "baseline", `rss_mb` is measured in every run.
+PHASES: dict[str, tuple[str, ...]] = {
+    "ack": ("ack_rps", "e2e_rps"),
+    "baseline": ("baseline_rps",),
+    "latency": ("ack_p50_ms", "ack_p99_ms"),
+    "history": ("history_ratio",),
+    "slow-agent": (
+        "slow_agent_p50_s", "slow_agent_p95_s", "slow_agent_efficiency", "slow_agent_lost",
+        "slow_agent_doubled",
+    ),
+}  # fmt: skip
 _UNITS = {
     "ack_rps": "msg/s",
     "baseline_rps": "req/s",
@@ -26,12 +39,31 @@ _UNITS = {
     "e2e_rps": "msg/s",
     "history_ratio": "",
     "rss_mb": "MB",
+    "slow_agent_p50_s": "s",
+    "slow_agent_p95_s": "s",
+    "slow_agent_efficiency": "",
+    "slow_agent_lost": "phones",
+    "slow_agent_doubled": "phones",
 }
-_DIGITS = {"ack_ratio": 3, "history_ratio": 3, "ack_p50_ms": 2, "ack_p99_ms": 2}
+_DIGITS = {
+    "ack_ratio": 3, "history_ratio": 3, "ack_p50_ms": 2, "ack_p99_ms": 2,
+    "slow_agent_p50_s": 2, "slow_agent_p95_s": 2, "slow_agent_efficiency": 3,
+}  # fmt: skip
+_COUNTS = {"slow_agent_lost", "slow_agent_doubled"}
 
 
 def rounded(name: str, value: float) -> float:
+    if name in _COUNTS:
+        return int(value)
     return round(value, _DIGITS.get(name, 1))
+
+
+def expected_figures(phases: Collection[str]) -> list[str]:
+    """The figures a run of `phases` measures, in the JSON's order."""
+    wanted = {"rss_mb", *(f for phase in phases for f in PHASES[phase])}
+    if "ack" in phases and "baseline" in phases:
+        wanted.add("ack_ratio")
+    return [f for f in FIGURES if f in wanted]
 
 
 class Report:
@@ -61,19 +93,21 @@ class Report:
     def row(self, name: str, value: float, how: str) -> None:
         """One row of the table, printed now."""
         if not self._header_done:
-            print(f"\n{'figure':<15}{'value':>11}  {'unit':<6} how", flush=True)
-            print(f"{'-' * 15}{'-' * 11}  {'-' * 6} {'-' * 50}", flush=True)
+            print(f"\n{'figure':<22}{'value':>11}  {'unit':<6} how", flush=True)
+            print(f"{'-' * 22}{'-' * 11}  {'-' * 6} {'-' * 50}", flush=True)
             self._header_done = True
         value = rounded(name, value)
         self.figures[name] = value
-        print(f"{name:<15}{value:>11,}  {_UNITS[name]:<6} {how}", flush=True)
+        print(f"{name:<22}{value:>11,}  {_UNITS[name]:<6} {how}", flush=True)
 
-    def final_json(self, run: dict[str, Any]) -> str:
-        missing = [k for k in FIGURES if k not in self.figures]
+    def final_json(self, run: dict[str, Any], phases: Collection[str] = tuple(PHASES)) -> str:
+        """The figures of `phases`, then what the run was (the keys `run` has)."""
+        figures = expected_figures(phases)
+        missing = [k for k in figures if k not in self.figures]
         if missing:
             raise RuntimeError(f"figures not measured: {', '.join(missing)}")
-        body: dict[str, Any] = {k: self.figures[k] for k in FIGURES}
-        body.update({k: run[k] for k in RUN_KEYS})
+        body: dict[str, Any] = {k: self.figures[k] for k in figures}
+        body.update({k: run[k] for k in RUN_KEYS if k in run})
         return json.dumps(body)
 
 

@@ -32,6 +32,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def listener(backlog: int = 4096) -> socket.socket:
+    """A listening TCP socket on a free loopback port, to hand to a child (`pass_fds`): unlike a
+    port from `free_port`, nobody else on the machine can take it before the child serves."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, 0))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
 def child_env(overrides: Mapping[str, str]) -> dict[str, str]:
     """The benchmark's environment with `overrides`; settings that would change what the
     service verifies or where it sends are blanked (a `.env` file never overrides them)."""
@@ -56,8 +67,16 @@ def _die_with_parent() -> None:
 class Child:
     """One child process; its stdout and stderr go to `log_path`."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        pass_fds: tuple[int, ...] = (),
+    ) -> None:
         self.name, self.argv, self.env, self.log_path = name, argv, env, log_path
+        self.pass_fds = pass_fds  # listening sockets the child serves on
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Child:
@@ -70,6 +89,7 @@ class Child:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C in the terminal reaches only the benchmark
+                pass_fds=self.pass_fds,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         return self
@@ -208,3 +228,32 @@ def _psutil_rss_kb(pid: int) -> float:
         return float(psutil.Process(pid).memory_info().rss) / 1024
     except psutil.Error:
         return 0.0
+
+
+def listen_overflows() -> int | None:
+    """The machine's count of connections a full listen queue turned away (Linux TcpExt
+    ListenOverflows; each costs the client a SYN retry, 1 s or more), None when unknown."""
+    try:
+        with open("/proc/net/netstat", encoding="ascii") as netstat:
+            lines = netstat.read().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            fields = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            if "ListenOverflows" in fields:
+                return int(fields["ListenOverflows"])
+    return None
+
+
+def machine_cpu() -> tuple[float, float] | None:
+    """CPU seconds (summed over the cores) busy and in all since boot (Linux /proc/stat), or
+    None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:9]]  # guest time is in user
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
