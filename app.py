@@ -183,6 +183,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
+    config.backlog = 2048  # a burst of connections waits in the queue, never for a SYN retry
     config.errorlog = logging.getLogger("hypercorn.error")  # one JSON log stream
     config.graceful_timeout = settings.shutdown_deadline_s
     stop = asyncio.Event()
