@@ -166,6 +166,9 @@ async def run_soak(
         victim.kill()  # SIGKILL, mid-run
         await asyncio.sleep(1)
         servers[0] = gateway.spawn(names[0] + "-again", SEND_MAX_ATTEMPTS="8")
+        # A process that cannot reach its database at start exits (its supervisor starts it
+        # again): let it come up before the database goes away.
+        await asyncio.to_thread(wait_http, servers[0], "/readyz", 90)
         if restart_postgres:
             await asyncio.sleep(3)
             version = _pg_version()
@@ -176,7 +179,8 @@ async def run_soak(
     async with httpx.AsyncClient(timeout=10, limits=limits) as client:
         await asyncio.gather(chaos_monkey(), *(one_phone(client, p) for p in texts))
     sent_in = time.monotonic() - started
-    wait_http(servers[0], "/readyz", timeout=60)
+    for server in servers:
+        await asyncio.to_thread(wait_http, server, "/readyz", 90)
     report = await settle_and_check(gateway, servers, agent, texts, double)
     report["seconds_to_send"] = round(sent_in, 1)
     report["seconds_total"] = round(time.monotonic() - started, 1)
