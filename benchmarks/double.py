@@ -48,9 +48,18 @@ class TimedStore(TwilioDoubleStore):
         self.arrivals: list[tuple[str, float, str]] = []
 
     def record(
-        self, account_sid: str, to: str, from_: str, body: str, callback: str | None
+        self,
+        account_sid: str,
+        to: str,
+        from_: str,
+        body: str,
+        callback: str | None,
+        content_sid: str | None = None,
+        content_variables: dict[str, str] | None = None,
     ) -> RecordedMessage:
-        message = super().record(account_sid, to, from_, body, callback)
+        message = super().record(
+            account_sid, to, from_, body, callback, content_sid, content_variables
+        )
         self.last_at = time.monotonic()
         self.arrivals.append((to, self.last_at, body))
         return message

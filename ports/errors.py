@@ -32,11 +32,13 @@ class ExecutorFailed(PortError):
 
 
 class SendFailed(PortError):
-    """The provider refused the message for good (after any retries)."""
+    """The provider refused the message for good (after any retries); `opted_out` when it
+    refused because the contact opted out there (e.g. texted STOP to the provider)."""
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, opted_out: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.opted_out = opted_out
 
 
 class SendOutcomeUnknown(PortError):

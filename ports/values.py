@@ -118,6 +118,20 @@ class StoredMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Template:
+    """A provider's pre-approved message (Twilio Content API): its id and the values of its
+    placeholders, by name."""
+
+    content_sid: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """How a template message reads in a transcript."""
+        return f"[template {self.content_sid}]"
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """A past turn handed to an agent: `role` user or assistant; `by` says `human` for a
     turn a person of the workspace wrote (shown to executors as an assistant turn)."""
@@ -245,6 +259,7 @@ class OutboundMessage:
     body: str
     previous_attempt_at: datetime | None = None
     known_ids: frozenset[str] = frozenset()
+    template: Template | None = None  # sent instead of `body` where the channel has templates
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import random
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from quart import Blueprint, Quart, request
 
 API = "/2010-04-01"
 MAX_BODY = 1600
+_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 _TOO_LONG = "The concatenated message body exceeds the 1600 character limit."
 _Answer = tuple[dict[str, Any], int] | tuple[dict[str, Any], int, dict[str, str]]
 
@@ -59,6 +62,9 @@ class RecordedMessage:
     body: str
     status_callback: str | None
     date_created: datetime
+    # A template send (Content API): its sid and variables; Twilio renders the body itself.
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
 
     def as_twilio(self) -> dict[str, Any]:
         """The Message resource as Twilio's API renders it."""
@@ -156,7 +162,14 @@ class TwilioDoubleStore:
         return None
 
     def record(
-        self, account_sid: str, to: str, from_: str, body: str, callback: str | None
+        self,
+        account_sid: str,
+        to: str,
+        from_: str,
+        body: str,
+        callback: str | None,
+        content_sid: str | None = None,
+        content_variables: dict[str, str] | None = None,
     ) -> RecordedMessage:
         message = RecordedMessage(
             sid="SM" + secrets.token_hex(16),
@@ -166,6 +179,8 @@ class TwilioDoubleStore:
             body=body,
             status_callback=callback,
             date_created=self._clock().astimezone(UTC).replace(microsecond=0),
+            content_sid=content_sid,
+            content_variables=content_variables,
         )
         self.messages.append(message)
         return message
@@ -195,11 +210,27 @@ def twilio_double_blueprint(
             return _error(400, 21604, "A 'To' phone number is required.")
         if not from_:
             return _error(400, 21603, "A 'From' phone number is required.")
-        if not body:
+        content_sid = form.get("ContentSid")
+        variables: dict[str, str] | None = None
+        if content_sid is not None:  # a template: Twilio renders its body
+            if not _CONTENT_SID.match(content_sid):
+                return _error(400, 21655, "The ContentSid is Invalid")
+            try:
+                variables = json.loads(form.get("ContentVariables") or "{}")
+            except ValueError:
+                variables = None
+            if not isinstance(variables, dict) or not all(
+                isinstance(v, str) for v in variables.values()
+            ):
+                return _error(400, 21656, "The ContentVariables Parameter is invalid")
+            body = body or ""
+        elif not body:
             return _error(400, 21602, "Message body is required.")
         if len(body) > MAX_BODY:
             return _error(400, 21617, _TOO_LONG)
-        message = store.record(account_sid, to, from_, body, form.get("StatusCallback"))
+        message = store.record(
+            account_sid, to, from_, body, form.get("StatusCallback"), content_sid, variables
+        )
         if fault is not None and fault.delay_s:  # created; the answer comes too late
             await asyncio.sleep(fault.delay_s)
         elif fault is not None:  # created, and yet the answer is an error
@@ -252,7 +283,15 @@ def twilio_double_blueprint(
 
     @bp.get("/messages")
     async def recorded() -> _Answer:
-        items = [{**m.as_twilio(), "status_callback": m.status_callback} for m in store.messages]
+        items = [
+            {
+                **m.as_twilio(),
+                "status_callback": m.status_callback,
+                "content_sid": m.content_sid,
+                "content_variables": m.content_variables,
+            }
+            for m in store.messages
+        ]
         return {"count": len(items), "messages": items}, 200
 
     return bp

@@ -19,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 from adapters.channels.base import InboundDeps
 from adapters.inbound.http.public_url import PublicUrl
 from adapters.observability.logs import bind
+from adapters.twilio.errors import described
 from ports.driving import ResolvedChannel
 from ports.errors import InvalidInput, NotFound, StoreUnavailable
 from ports.values import InboundMessage
@@ -154,7 +155,7 @@ def twilio_inbound_blueprint(
                 kind,
                 form["MessageSid"],
                 form["MessageStatus"],
-                form.get("ErrorCode") or None,
+                described((form.get("ErrorCode") or "")[:MAX_SID] or None),
             )
         except StoreUnavailable:
             return text("Temporarily unavailable, retry later", 503)

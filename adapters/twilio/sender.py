@@ -11,6 +11,7 @@ header) stays attached to them.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import random
@@ -29,6 +30,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageList
 
+from adapters.twilio.errors import UNSUBSCRIBED, described
 from adapters.twilio.http_client import HttpxTwilioHttpClient
 from ports.driving import ChannelDirectory
 from ports.errors import NotFound, SendFailed, SendOutcomeUnknown
@@ -138,6 +140,10 @@ class TwilioMessageSender:
             if self._callback_base
             else None
         )
+        content = _content(message)
+        # A template's body is Twilio's rendering: a look-up can only match To, From and time
+        # (and never a message another reply owns, `known_ids`).
+        body = None if message.template is not None else message.body
         # Start of an attempt whose outcome is unknown, until a lookup settles it.
         unsettled: datetime | None = _utc(message.previous_attempt_at)
         failure: _Failure | None = None
@@ -146,7 +152,7 @@ class TwilioMessageSender:
                 await self._sleep(self._delay(attempt - 1, failure.retry_after))
             if unsettled is not None:
                 found = await self._lookup(
-                    messages, capture, to, from_, message.body, unsettled, message.known_ids
+                    messages, capture, to, from_, body, unsettled, message.known_ids
                 )
                 if isinstance(found, _Failure):
                     _logger.warning("message %s %s", message.message_id, found.reason)
@@ -159,7 +165,7 @@ class TwilioMessageSender:
                     return SendReceipt(external_id=found, status=SENT)
                 unsettled = None
             started = datetime.now(UTC)
-            result = await self._create(messages, capture, to, from_, message.body, callback)
+            result = await self._create(messages, capture, to, from_, content, callback)
             if isinstance(result, str):
                 return SendReceipt(external_id=result, status=SENT)
             failure = result
@@ -167,7 +173,11 @@ class TwilioMessageSender:
                 "message %s attempt %d failed: %s", message.message_id, attempt, failure.reason
             )
             if failure.kind == "final":
-                raise SendFailed(f"twilio refused the message: {failure.reason}", code=failure.code)
+                raise SendFailed(
+                    f"twilio refused the message: {failure.reason}",
+                    code=failure.code,
+                    opted_out=failure.code == UNSUBSCRIBED,
+                )
             if failure.kind == "unknown":
                 unsettled = started
         reason = failure.reason if failure else "no attempt"
@@ -179,7 +189,7 @@ class TwilioMessageSender:
                 if not failure.answered:
                     await self._sleep(self._delay(self._max_attempts, None))
                 found = await self._lookup(
-                    messages, capture, to, from_, message.body, unsettled, message.known_ids
+                    messages, capture, to, from_, body, unsettled, message.known_ids
                 )
                 if isinstance(found, str):
                     _logger.info("message %s was sent after all", message.message_id)
@@ -214,21 +224,21 @@ class TwilioMessageSender:
         capture: _ResponseCapture,
         to: str,
         from_: str,
-        body: str,
+        content: dict[str, str],
         callback: str | None,
     ) -> str | _Failure:
         """One POST: the new message's sid, or why there is none."""
         try:
             if callback is None:
-                created = await messages.create_async(to=to, from_=from_, body=body)
+                created = await messages.create_async(to=to, from_=from_, **content)
             else:
                 created = await messages.create_async(
-                    to=to, from_=from_, body=body, status_callback=callback
+                    to=to, from_=from_, status_callback=callback, **content
                 )
         except _REST_ERRORS as e:
             status = _status(e)
             code = str(e.code) if e.code is not None else None
-            reason = f"HTTP {status}" + (f", code {code}" if code else "")
+            reason = f"HTTP {status}" + (f", code {described(code)}" if code else "")
             if status == 429:  # refused: nothing was created
                 return _Failure("retry", reason, code, _retry_after(capture.last))
             if status >= 500:  # Twilio may have created the message before failing
@@ -251,12 +261,13 @@ class TwilioMessageSender:
         capture: _ResponseCapture,
         to: str,
         from_: str,
-        body: str,
+        body: str | None,
         since: datetime,
         exclude: frozenset[str] = frozenset(),
     ) -> str | _Failure | None:
-        """The sid of a message like this one created at or after `since`, None if there is
-        none, or a failure when the list could not be read (`final` when retrying is futile)."""
+        """The sid of a message like this one (`body` None: any body) created at or after
+        `since`, None if there is none, or a failure when the list could not be read (`final`
+        when retrying is futile)."""
         floor = since.replace(microsecond=0) - timedelta(seconds=1)
         try:
             found = await messages.list_async(
@@ -274,7 +285,7 @@ class TwilioMessageSender:
             if (
                 item.to == to
                 and item.from_ == from_
-                and item.body == body
+                and (body is None or item.body == body)
                 and isinstance(created, datetime)
                 and created >= floor
                 and item.sid
@@ -288,6 +299,17 @@ class TwilioMessageSender:
             return min(max(retry_after, 0.0), self._max_delay)
         ceiling = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
         return random.uniform(0.0, ceiling)
+
+
+def _content(message: OutboundMessage) -> dict[str, str]:
+    """What the message says, as the create call's fields: a body, or a template (Content API:
+    `ContentSid` and `ContentVariables` as JSON, and no body)."""
+    if message.template is None:
+        return {"body": message.body}
+    return {
+        "content_sid": message.template.content_sid,
+        "content_variables": json.dumps(message.template.variables, ensure_ascii=False),
+    }
 
 
 def _utc(moment: datetime | None) -> datetime | None:

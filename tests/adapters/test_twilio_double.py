@@ -16,7 +16,7 @@ from adapters.twilio.http_client import HttpxTwilioHttpClient
 from adapters.twilio.sender import TwilioMessageSender
 from ports.driving import ResolvedChannel
 from ports.errors import SendFailed
-from ports.values import OutboundMessage
+from ports.values import OutboundMessage, Template
 
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "5ec7e7" * 5 + "ab"
@@ -297,3 +297,41 @@ def test_impossible_faults_are_refused(
 ) -> None:
     with pytest.raises(ValueError):
         store.fail_next(1, status, created=created)
+
+
+async def test_a_template_is_recorded_with_its_content_sid_and_variables(
+    live_store: TwilioDoubleStore, live: tuple[HttpxTwilioHttpClient, list[str]]
+) -> None:
+    http, _ = live
+    template = Template("HX" + "a" * 32, {"1": "Ana"})
+
+    await whatsapp_sender(http, no_sleep).send(
+        OutboundMessage(1, "a1", "twilio", "+5511911112222", template.label, template=template)
+    )
+
+    [recorded] = live_store.messages
+    assert (recorded.content_sid, recorded.content_variables) == (
+        template.content_sid,
+        {"1": "Ana"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"ContentSid": "HX123"}, 21655),
+        ({"ContentSid": "HX" + "a" * 32, "ContentVariables": "[1]"}, 21656),
+        ({"ContentSid": "HX" + "a" * 32, "ContentVariables": "{not json"}, 21656),
+    ],
+)
+async def test_a_bad_template_is_refused_as_twilio_does(
+    web: httpx.AsyncClient, store: TwilioDoubleStore, fields: dict[str, str], code: int
+) -> None:
+    answer = await web.post(
+        f"{BASE}/2010-04-01/Accounts/{SID}/Messages.json",
+        data={"To": ANA, "From": BOT, **fields},
+        auth=(SID, TOKEN),
+    )
+
+    assert (answer.status_code, answer.json()["code"]) == (400, code)
+    assert store.messages == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,7 +23,7 @@ from adapters.twilio.sender import TwilioMessageSender
 from ports.driven import MessageSender
 from ports.driving import ResolvedChannel
 from ports.errors import NotFound, SendFailed, SendOutcomeUnknown
-from ports.values import OutboundMessage
+from ports.values import OutboundMessage, Template
 
 BASE = "https://api.twilio.test"
 SID = "AC" + "0123456789abcdef" * 2
@@ -566,8 +567,65 @@ async def test_21610_recipient_opted_out_is_final_with_its_code(
         await sender.send(outbound())
 
     assert caught.value.code == "21610"
+    assert caught.value.opted_out  # the core follows Twilio's own opt-out
+    assert "unsubscribed" in str(caught.value)
     assert (post.call_count, lookup.call_count) == (1, 0)
     assert delays == []
+
+
+async def test_63016_is_recorded_with_its_meaning_in_words(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    router.post(PATH).mock(return_value=error(400, 63016))
+
+    with pytest.raises(SendFailed) as caught:
+        await sender.send(outbound())
+
+    assert caught.value.code == "63016"
+    assert not caught.value.opted_out
+    assert "63016: outside WhatsApp's 24-hour window" in str(caught.value)
+
+
+TEMPLATE = Template("HX" + "b" * 32, {"1": "Ana", "2": "Thursday 3pm"})
+
+
+async def test_a_template_is_sent_with_content_sid_and_variables_and_no_body(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    post = router.post(PATH).mock(return_value=created())
+    message = OutboundMessage(7, AGENT, "twilio", CONTACT, TEMPLATE.label, template=TEMPLATE)
+
+    await sender.send(message)
+
+    sent = form(post.calls.last.request)
+    assert "Body" not in sent
+    assert sent["ContentSid"] == TEMPLATE.content_sid
+    assert json.loads(sent["ContentVariables"]) == {"1": "Ana", "2": "Thursday 3pm"}
+
+
+async def test_a_template_after_a_500_is_found_by_address_and_time_not_resent(
+    router: respx.MockRouter, sender: TwilioMessageSender
+) -> None:
+    # Twilio stores the rendered template as the body: the look-up cannot compare it, but it
+    # still skips messages other replies own and messages older than the attempt.
+    post = router.post(PATH).mock(side_effect=[error(500, 20500), created()])
+    now = datetime.now(UTC)
+    router.get(PATH).mock(
+        return_value=listing(
+            twilio_message("SM" + "c" * 32, "Hi Ana, see you Thursday 3pm", now),
+            twilio_message("SM" + "7" * 32, "another reply", now),
+            twilio_message("SM" + "8" * 32, "older", now - timedelta(minutes=5)),
+        )
+    )
+    message = OutboundMessage(
+        7, AGENT, "twilio", CONTACT, TEMPLATE.label, template=TEMPLATE,
+        known_ids=frozenset({"SM" + "7" * 32}),
+    )  # fmt: skip
+
+    receipt = await sender.send(message)
+
+    assert receipt.external_id == "SM" + "c" * 32
+    assert post.call_count == 1
 
 
 # --- one sender for every Twilio channel kind --------------------------------------------------

@@ -278,8 +278,10 @@ class Gateway:
         status: str,
         account_sid: str = ACCOUNT_SID,
         token: str = AUTH_TOKEN,
+        error_code: str | None = None,
     ) -> Response:
         params = {
+            **({"ErrorCode": error_code} if error_code else {}),
             "MessageSid": sid,
             "SmsSid": sid,
             "MessageStatus": status,

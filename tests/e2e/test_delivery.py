@@ -98,6 +98,20 @@ async def test_a_failed_delivery_is_recorded(gateway: Gateway) -> None:
     assert (await gateway.messages(session))[1]["status"] == "undelivered"
 
 
+async def test_a_delivery_error_code_is_recorded_with_its_meaning(gateway: Gateway) -> None:
+    agent = await gateway.whatsapp_agent()
+    session = gateway.session_of(agent)
+    await gateway.webhook(agent)
+    await gateway.wait_answered(session)
+
+    sid = gateway.twilio.sent[0].sid
+    await gateway.status_callback(agent, sid, "failed", error_code="63016")
+
+    reply = (await gateway.messages(session))[1]
+    assert reply["status"] == "failed"
+    assert reply["error"].startswith("63016: outside WhatsApp's 24-hour window")
+
+
 async def test_status_callbacks_need_a_valid_signature(gateway: Gateway) -> None:
     agent = await gateway.whatsapp_agent()
     session = gateway.session_of(agent)
