@@ -15,12 +15,15 @@ from ports.values import (
     ChannelTraits,
     HistoryEntry,
     InboundMessage,
+    LeadDelivery,
     LeadRecord,
+    LeadWebhook,
     OutboundMessage,
     Page,
     SendReceipt,
     SessionSummary,
     StoredMessage,
+    WebhookOutcome,
 )
 
 
@@ -422,3 +425,74 @@ class WorkQueue(Protocol):
     async def stop(self, deadline_s: float) -> None:
         """Stop taking work; let running handlers finish within the deadline."""
         ...
+
+
+class LeadEventPoster(Protocol):
+    """Posts a signed lead event to a tenant's URL (the new-lead webhook).
+
+    The body is sent as given (its signature is over these exact bytes), with the delivery id
+    on every attempt; redirects are never followed. `post` never raises for what the network
+    or the receiver did: it returns the outcome."""
+
+    def url_problem(self, url: str) -> str | None:
+        """Why a webhook URL is refused (not http(s), credentials in it, a destination the
+        egress policy forbids), None when it may be saved. No DNS lookup."""
+        ...
+
+    async def post(
+        self, url: str, secret: str, delivery_id: str, body: bytes
+    ) -> WebhookOutcome: ...
+
+
+class LeadWebhookStore(Protocol):
+    """New-lead webhooks and their deliveries. A delivery row is written by
+    `MessageStore.accept_inbound` in the transaction that creates a lead, when its agent has
+    a webhook; these methods deliver and log it. Raises StoreUnavailable like the others."""
+
+    async def get_webhook(self, agent_id: str) -> LeadWebhook | None: ...
+
+    async def save_webhook(self, webhook: LeadWebhook) -> None: ...
+
+    async def delete_webhook(self, agent_id: str) -> bool:
+        """False when there was none (its pending deliveries then fail when attempted)."""
+        ...
+
+    async def all_webhooks(self) -> list[LeadWebhook]: ...
+
+    async def claim_delivery(
+        self, delivery_id: str, at: datetime, lease_until: datetime
+    ) -> LeadDelivery | None:
+        """Take a pending delivery that is due and not claimed by another attempt (compare
+        and set), until `lease_until`; None when there is nothing to do now."""
+        ...
+
+    async def keep_body(self, delivery_id: str, body: bytes) -> bytes:
+        """Store the body unless one is stored already; returns the stored one."""
+        ...
+
+    async def record_attempt(
+        self,
+        delivery_id: str,
+        status: str,
+        at: datetime,
+        status_code: int | None,
+        error: str | None,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        """Count an attempt and its outcome, release the claim, and set the status."""
+        ...
+
+    async def due_deliveries(self, limit: int) -> list[tuple[str, datetime]]:
+        """Pending, unclaimed deliveries (id, next attempt time), soonest first (recovery)."""
+        ...
+
+    async def recent_deliveries(self, agent_id: str, limit: int) -> list[LeadDelivery]:
+        """The agent's newest deliveries first (the delivery log)."""
+        ...
+
+
+class DeliveryScheduler(Protocol):
+    """Runs `deliver(delivery_id)` after `delay_s` through the job machinery (at least once;
+    the same id may run twice, a claim makes the second a no-op)."""
+
+    async def defer(self, delivery_id: str, delay_s: float) -> None: ...

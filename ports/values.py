@@ -276,3 +276,43 @@ class Page:
 
     items: tuple[Any, ...]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOutcome:
+    """What one POST of a lead event got: the HTTP status, or None when no answer came (a
+    network error or timeout, `error` says which in words, never the URL or secret);
+    `retry_after_s` from a 429's or 503's Retry-After header, when it gave seconds."""
+
+    status_code: int | None
+    error: str | None = None
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeadWebhook:
+    """An agent's new-lead webhook as stored: `secret` is a vault ciphertext."""
+
+    agent_id: str
+    url: str
+    secret: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeadDelivery:
+    """One lead event's delivery (the outbox row, written with the lead) and its log:
+    `delivery_id` is sent on every attempt; `body` is kept from the first attempt on, so
+    retries send the same signed bytes; `status` is pending, delivered or failed."""
+
+    delivery_id: str
+    agent_id: str
+    lead: LeadRecord
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str | None = None
+    body: bytes | None = None

@@ -1,0 +1,1 @@
+"""Outbound webhooks: signed POSTs of lead events to tenants' URLs."""
