@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from adapters.channels.base import InboundDeps
 from adapters.inbound.http.admin_api import admin_api_blueprint
+from adapters.inbound.http.openapi import init_openapi
 from adapters.inbound.http.throttle import ClientAddress, RefusalLimiter, limit_refusals
 from adapters.inbound.web import ui_blueprint
 from adapters.inbound.web.security import SessionVersions
@@ -31,6 +32,7 @@ from config.settings import Settings, SettingsError
 from ports.errors import Conflict, InvalidInput, NotFound, StoreUnavailable, VaultError
 
 log = logging.getLogger("app")
+API_VERSION = "0.1.0"  # the admin API's version in /openapi.json
 
 
 def _json_error(status: int, error: str, **extra: Any) -> Response:
@@ -121,6 +123,7 @@ def create_app(container: Container | None = None) -> Quart:
         for blueprint in channels.sandboxes():  # each plugin's own provider double
             app.register_blueprint(blueprint)
     register_error_handlers(app)
+    init_openapi(app, API_VERSION)  # /openapi.json and /api-docs
 
     lifecycle = Lifecycle(container)
     app.before_serving(lifecycle.start)

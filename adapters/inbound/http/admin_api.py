@@ -16,6 +16,8 @@ from quart import Blueprint, Response, g, jsonify, request
 
 from adapters.channels.base import ChannelPlugin
 from adapters.channels.registry import ChannelRegistry
+from adapters.inbound.http import schemas as S
+from adapters.inbound.http.openapi import api_doc
 from adapters.inbound.http.public_url import PublicUrl
 from ports.driving import Administration, ChannelDirectory
 from ports.errors import NotFound
@@ -300,6 +302,7 @@ def admin_api_blueprint(
         return None
 
     @bp.post("/agents")
+    @api_doc(ok=S.Agent, status=201, body=S.AgentCreate)
     async def create_agent() -> tuple[Response, int]:
         body = await json_object()
         errors = {}
@@ -315,6 +318,7 @@ def admin_api_blueprint(
         return jsonify(agent_json(agent)), 201
 
     @bp.get("/agents")
+    @api_doc(ok=S.AgentList, query=S.AgentListQuery)
     async def list_agents() -> Response:
         """Paged like the other lists: `limit` (default 50, at most 500) and an opaque cursor
         (the last id of the previous page), oldest agents first."""
@@ -334,10 +338,12 @@ def admin_api_blueprint(
         return jsonify({"items": [agent_json(a) for a in page], "next_cursor": next_cursor})
 
     @bp.get("/agents/<agent_id>")
+    @api_doc(ok=S.Agent, errors=[404])
     async def get_agent(agent_id: str) -> Response:
         return jsonify(agent_json(await admin.get_agent(g.workspace_id, agent_id)))
 
     @bp.patch("/agents/<agent_id>")
+    @api_doc(ok=S.Agent, body=S.AgentPatch, errors=[404])
     async def patch_agent(agent_id: str) -> Response:
         body = await json_object()
         await admin.get_agent(g.workspace_id, agent_id)  # 404 before field errors
@@ -356,6 +362,7 @@ def admin_api_blueprint(
         return jsonify(agent_json(agent))
 
     @bp.delete("/agents/<agent_id>")
+    @api_doc(status=204, errors=[404])
     async def delete_agent(agent_id: str) -> Response:
         await admin.get_agent(g.workspace_id, agent_id)
         for configured in await admin.list_channels(g.workspace_id, agent_id):
@@ -377,10 +384,12 @@ def admin_api_blueprint(
         return plugin
 
     @bp.get("/channels")
+    @api_doc(ok=S.ChannelKindList)
     async def channel_kinds() -> Response:
         return jsonify({"items": [p.as_json() for p in channels]})
 
     @bp.get("/agents/<agent_id>/channels")
+    @api_doc(ok=S.ChannelList, errors=[404])
     async def agent_channels(agent_id: str) -> Response:
         configured = await admin.list_channels(g.workspace_id, agent_id)
         base = public_url.base(request)
@@ -392,6 +401,7 @@ def admin_api_blueprint(
         return jsonify({"items": items})
 
     @bp.put("/agents/<agent_id>/channels/<kind>")
+    @api_doc(ok=S.Channel, body=S.ChannelSettings, errors=[404])
     async def put_channel(agent_id: str, kind: str) -> Response:
         body = await json_object()
         await admin.get_agent(g.workspace_id, agent_id)  # 404 before field errors
@@ -407,6 +417,7 @@ def admin_api_blueprint(
         return jsonify(plugin.describe(saved, public_url.base(request)))
 
     @bp.get("/agents/<agent_id>/channels/<kind>")
+    @api_doc(ok=S.Channel, errors=[404])
     async def get_channel(agent_id: str, kind: str) -> Response:
         await admin.get_agent(g.workspace_id, agent_id)
         plugin = plugin_of(kind)
@@ -414,6 +425,7 @@ def admin_api_blueprint(
         return jsonify(plugin.describe(channel, public_url.base(request)))
 
     @bp.delete("/agents/<agent_id>/channels/<kind>")
+    @api_doc(status=204, errors=[404])
     async def delete_channel(agent_id: str, kind: str) -> Response:
         await admin.get_agent(g.workspace_id, agent_id)
         plugin = plugin_of(kind)
@@ -433,6 +445,7 @@ def admin_api_blueprint(
         return agent_id, platform, search
 
     @bp.get("/leads")
+    @api_doc(ok=S.LeadList, query=S.LeadQuery)
     async def list_leads() -> Response:
         agent_id, platform, search = lead_filters()
         limit = parse_limit(request.args.get("limit"))
@@ -449,6 +462,7 @@ def admin_api_blueprint(
         )
 
     @bp.get("/leads.csv")
+    @api_doc(ok=S.LeadsCsv, query=S.LeadCsvQuery, media_type="text/csv")
     async def leads_csv() -> Response:
         agent_id, platform, search = lead_filters()
         leads = admin.export_leads(g.workspace_id, agent_id, platform, search)
@@ -457,6 +471,7 @@ def admin_api_blueprint(
         return response
 
     @bp.get("/sessions")
+    @api_doc(ok=S.SessionList, query=S.SessionQuery)
     async def list_sessions() -> Response:
         args = request.args
         agent_id, platform, status = (
@@ -481,6 +496,7 @@ def admin_api_blueprint(
         )
 
     @bp.get("/sessions/<session_id>/messages")
+    @api_doc(ok=S.MessageList, errors=[404])
     async def session_messages(session_id: str) -> Response:
         if not is_session_id(session_id):
             raise NotFound("session not found")  # no session can have this id
@@ -488,6 +504,7 @@ def admin_api_blueprint(
         return jsonify({"items": [message_json(m) for m in messages]})
 
     @bp.put("/sessions/<session_id>/agent")
+    @api_doc(ok=S.PauseState, body=S.PauseRequest, errors=[404])
     async def pause_agent(session_id: str) -> Response:
         if not is_session_id(session_id):
             raise NotFound("session not found")
@@ -498,6 +515,7 @@ def admin_api_blueprint(
         return jsonify({"paused": await admin.set_paused(g.actor, session_id, paused)})
 
     @bp.post("/sessions/<session_id>/messages")
+    @api_doc(ok=S.ReplyAccepted, status=202, body=S.HumanReply, errors=[404, 409])
     async def human_reply(session_id: str) -> tuple[Response, int]:
         if not is_session_id(session_id):
             raise NotFound("session not found")
