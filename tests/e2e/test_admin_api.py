@@ -8,12 +8,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from ports.values import InboundMessage
 from tests.e2e.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     CHANNEL_NUMBER,
     OTHER_TOKEN,
+    PHONE,
     Gateway,
     GatewayFactory,
 )
@@ -425,3 +428,20 @@ async def test_session_messages_are_oldest_first_with_statuses(gateway: Gateway)
 async def test_healthz_answers_200(gateway: Gateway) -> None:
     response = await gateway.request("GET", "/healthz")
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name", ['+HYPERLINK("http://evil.example","x")', "=1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+)
+async def test_a_formula_in_a_name_is_inert_in_the_csv_but_a_phone_is_kept(
+    gateway: Gateway, name: str
+) -> None:
+    agent = await gateway.whatsapp_agent()
+    await gateway.webhook(agent, gateway.inbound(name=name))
+
+    response = await gateway.api("GET", "/api/leads.csv", query_string={"agent_id": agent})
+    rows = list(csv.reader(io.StringIO(await response.get_data(as_text=True))))
+    row = dict(zip(rows[0], rows[1], strict=True))
+
+    assert row["name"] == "'" + name
+    assert row["phone"] == PHONE  # a valid E.164 number keeps its leading +
