@@ -29,7 +29,14 @@ from adapters.sandbox.twilio_double import twilio_double_blueprint
 from config.container import Container, build_container
 from config.lifecycle import Lifecycle, database_session, ensure_demo, migrate, print_demo
 from config.settings import Settings, SettingsError
-from ports.errors import Conflict, InvalidInput, NotFound, StoreUnavailable, VaultError
+from ports.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Refused,
+    StoreUnavailable,
+    VaultError,
+)
 
 log = logging.getLogger("app")
 API_VERSION = "0.1.0"  # the admin API's version in /openapi.json
@@ -73,6 +80,10 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(Conflict)
     async def conflict(e: Conflict) -> Response:
         return _json_error(409, "conflict")
+
+    @app.errorhandler(Refused)
+    async def refused(e: Refused) -> Response:
+        return _json_error(409, str(e))
 
     @app.errorhandler(StoreUnavailable)
     async def unavailable(e: StoreUnavailable) -> Response:

@@ -227,6 +227,7 @@ class Container(containers.DeclarativeContainer):
         executor=executor,
         clock=clock,
         queue=queue,
+        catalog=channels,
     )
 
 

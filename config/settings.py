@@ -179,6 +179,8 @@ class Settings:
     # module prefixes may `python` targets name (None: any; prod default: none)?
     executor_allow_private: bool = True
     python_executor_allow: tuple[str, ...] | None = None
+    # WhatsApp's reply window (core.reachability); the plugin reads it from `environ`.
+    whatsapp_window_s: int = 86400
     # The environment as read: each channel plugin reads its own variables from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -226,4 +228,5 @@ class Settings:
             auth_failure_window_s=_float(env, "AUTH_FAILURE_WINDOW_S", 60.0, zero_allowed=False),
             executor_allow_private=_bool(env, "EXECUTOR_ALLOW_PRIVATE", app_env != "prod"),
             python_executor_allow=_python_allow(env, app_env),
+            whatsapp_window_s=_int(env, "WHATSAPP_WINDOW_S", 86400, minimum=1),
         )

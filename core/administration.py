@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
-from core import operations
-from core.errors import NotFoundError, ValidationFailed
+from core import operations, reachability
+from core.errors import NotFoundError, RefusedError, ValidationFailed
 from core.executor_secrets import ExecutorSecrets
 from core.text import storable
 from ports.driven import (
     AgentExecutor,
     AgentStore,
+    ChannelCatalog,
     Clock,
     LeadStore,
     MessageStore,
@@ -26,22 +29,63 @@ from ports.driven import (
 )
 from ports.driving import ResolvedChannel
 from ports.errors import InvalidInput
+from ports.errors import NotFound as NoSuchKind
 from ports.values import (
     MAX_HUMAN_REPLY,
     SESSION_FILTERS,
     Actor,
     AgentRecord,
     ChannelRecord,
+    ChannelTraits,
     LeadRecord,
     Page,
+    Reach,
+    ReplyRules,
     SessionSummary,
     StoredMessage,
+    Template,
 )
 
 KEY_PREFIX = "gw_"
 MAX_AGENT_NAME = 200
 MAX_LABEL = 100
 log = logging.getLogger(__name__)
+
+# The refusals a person sees (409); the first is the contract's wording.
+WINDOW_REFUSAL = "outside the 24-hour window: send a template"
+OPTED_OUT_REFUSAL = "the contact opted out (STOP): nothing can be sent until they send START"
+_NO_RULES = ChannelTraits("", "", 1500, False)
+
+# A Twilio Content API template: its SID, and its placeholders' values by name.
+_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+_VARIABLE_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+MAX_TEMPLATE_VARIABLES = 100
+MAX_VARIABLE_CHARS = 1024
+
+
+def parsed_template(value: object) -> Template:
+    """`{"content_sid": "HX" + 32 hex digits, "variables": {"1": "text", ...}}` as a Template;
+    ValidationFailed naming `template` otherwise."""
+    if not isinstance(value, dict):
+        raise ValidationFailed({"template": 'must be {"content_sid": "HX...", "variables": {}}'})
+    sid = value.get("content_sid")
+    if not isinstance(sid, str) or not _CONTENT_SID.match(sid):
+        raise ValidationFailed({"template": "content_sid must be HX followed by 32 hex digits"})
+    variables = value.get("variables", {})
+    if not isinstance(variables, dict) or len(variables) > MAX_TEMPLATE_VARIABLES:
+        raise ValidationFailed(
+            {"template": f"variables must be an object of at most {MAX_TEMPLATE_VARIABLES}"}
+        )
+    for name, text in variables.items():
+        if not _VARIABLE_NAME.match(name):
+            raise ValidationFailed({"template": "variable names are 1-64 letters, digits or _"})
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_VARIABLE_CHARS:
+            raise ValidationFailed(
+                {"template": f"variable values are text of 1 to {MAX_VARIABLE_CHARS} characters"}
+            )
+        if storable(text) != text:
+            raise ValidationFailed({"template": "variable values must be plain text"})
+    return Template(sid, dict(variables))
 
 
 def hash_api_key(api_key: str) -> str:
@@ -88,6 +132,8 @@ class AdministrationService:
     clock: Clock
     # Asks for a session's pending work (a human's reply to deliver); None: nothing queues it.
     queue: WorkQueue | None = None
+    # The channels' traits (reply windows, opt-out, templates); None: no channel has any.
+    catalog: ChannelCatalog | None = None
     _secrets: ExecutorSecrets = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -294,22 +340,64 @@ class AdministrationService:
         log.info("session %s %s by %s", session_id, "paused" if paused else "resumed", by)
         return paused
 
-    async def human_reply(self, actor: Actor, session_id: str, content: object) -> StoredMessage:
+    def _traits(self, kind: str) -> ChannelTraits:
+        try:
+            return self.catalog.traits(kind) if self.catalog is not None else _NO_RULES
+        except NoSuchKind:  # a plugin removed since: its sender fails visibly
+            return _NO_RULES
+
+    async def reply_rules(self, workspace_id: str, session_id: str) -> ReplyRules:
+        summary = await self.session_summary(workspace_id, session_id)
+        traits = self._traits(summary.kind)
+        closes = None
+        if traits.reply_window_s is not None and summary.last_user_at is not None:
+            closes = summary.last_user_at + timedelta(seconds=traits.reply_window_s)
+        return ReplyRules(
+            opted_out=summary.opted_out,
+            window_open=reachability.window_open(traits, summary.last_user_at, self.clock.now()),
+            templates=traits.templates,
+            window_closes_at=closes,
+        )
+
+    async def human_reply(
+        self, actor: Actor, session_id: str, content: object, template: object = None
+    ) -> StoredMessage:
         """A person's reply, stored as role `human` and delivered by the worker through the
-        session's own channel like an agent's reply (same retries, look-up before resend)."""
-        await self._own_session(actor.workspace_id, session_id)
-        if not isinstance(content, str) or not content.strip():
+        session's own channel like an agent's reply (same retries, look-up before resend).
+        Refused while the contact is opted out, and as text outside the reply window: the
+        worker checks again as it sends (core.reachability)."""
+        summary = await self.session_summary(actor.workspace_id, session_id)
+        traits = self._traits(summary.kind)
+        chosen: Template | None = None
+        if template is not None:
+            if content is not None:
+                raise ValidationFailed({"template": "send either content or a template"})
+            if not traits.templates:
+                raise ValidationFailed({"template": f"{summary.kind} has no templates"})
+            chosen = parsed_template(template)
+            content = chosen.label
+        elif not isinstance(content, str) or not content.strip():
             raise ValidationFailed({"content": "required: the text to send"})
-        if len(content) > MAX_HUMAN_REPLY or storable(content) != content:
+        elif len(content) > MAX_HUMAN_REPLY or storable(content) != content:
             raise ValidationFailed(
                 {"content": f"must be plain text of at most {MAX_HUMAN_REPLY} characters"}
             )
+        assert isinstance(content, str)
+        reach = Reach(summary.opted_out, summary.last_user_at)
+        refused = reachability.refusal(
+            traits, reach, self.clock.now(), content, template=chosen is not None
+        )
+        if refused == reachability.OPTED_OUT:
+            raise RefusedError(OPTED_OUT_REFUSAL)
+        if refused == reachability.OUTSIDE_WINDOW:
+            raise RefusedError(WINDOW_REFUSAL)
         stored = await self.messages.add_human_message(
             session_id,
             content,
             operations.actor_name(actor),
             self.clock.now(),
             operations.on_human_reply(),
+            template=chosen,
         )
         if self.queue is not None:
             await self.queue.enqueue(session_id)

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from core import operations
+from core import operations, reachability
 from core.delivery import DeliveryReports
 from core.errors import ValidationFailed
 from core.session import SessionId
@@ -36,6 +36,7 @@ from ports.values import (
     AgentRequest,
     ChannelTraits,
     InboundMessage,
+    LeadRecord,
     OutboundMessage,
     StoredMessage,
 )
@@ -101,13 +102,19 @@ class Intake:
 
     async def accept(self, message: InboundMessage) -> AcceptResult:
         message = normalised(message)
+        traits = _traits(self.catalog, message.kind)
         session = self.session_of(message.agent_id, message.kind, message.contact)
+        # A stop or start word changes the lead's flag with the message itself, so no send
+        # after this 200 can miss it; the gateway answers it even while the session is paused.
+        opt_out = reachability.opt_out_change(traits, message.body)
+        held = opt_out is None  # a paused session holds the message, unless it is one of these
         result = await self.store.accept_inbound(
             message,
             session,
             self.clock.now(),
             attention=operations.on_user_message(paused=False),
-            attention_if_paused=operations.on_user_message(paused=True),
+            attention_if_paused=operations.on_user_message(paused=held),
+            opt_out=opt_out,
         )
         if not result.duplicate:
             await self.queue.enqueue(result.session_id)
@@ -177,6 +184,19 @@ class Responder:
                 await self._deliver(message)
 
     async def _answer(self, message: StoredMessage) -> None:
+        traits = _traits(self.catalog, message.kind)
+        change = reachability.opt_out_change(traits, message.content)
+        if change is not None:  # STOP or START: the gateway answers, not the agent
+            await self._confirm(message, traits, change)
+            return
+        lead = await self.store.lead_for_session(message.session_id)
+        if lead is not None and lead.opted_out:  # nothing may reach this contact: no agent
+            log.info("message %s not answered: its contact opted out", message.id)
+            await self.store.close_unanswered(
+                message.id, FAILED, reachability.OPTED_OUT, self.clock.now(),
+                operations.on_refused(reachability.OPTED_OUT),
+            )  # fmt: skip
+            return
         begun = await self.store.begin_answer(message.id, self.clock.now())
         if begun > self.max_deaths:
             log.error("message %s quarantined after %d interrupted answers", message.id, begun - 1)
@@ -189,9 +209,8 @@ class Responder:
             await self._deliver(stored)
             return
         self._show_typing(message)
-        traits = _traits(self.catalog, message.kind)
         agent = await self.agents.get_agent(message.agent_id)
-        reply, status = await self._ask_agent(message, agent, traits)
+        reply, status = await self._ask_agent(message, agent, lead, traits)
         if status == ANSWERED and agent is not None and agent.executor.get("format") != "plain":
             reply = self.catalog.render(message.kind, reply)  # Markdown for the medium, then cut
         text = self.truncation.apply(reply, traits.max_reply_chars)
@@ -202,10 +221,26 @@ class Responder:
         self.metrics.answered((done - message.created_at).total_seconds(), status)
         await self._deliver(stored)  # the next pending message of the session: no look-up
 
+    async def _confirm(
+        self, message: StoredMessage, traits: ChannelTraits, opted_out: bool
+    ) -> None:
+        """A stop or start word (its lead's flag was set with it): one confirmation, where the
+        gateway gives it; where the provider does, the message is closed with no reply."""
+        text = reachability.confirmation(traits, opted_out)
+        done = self.clock.now()
+        if text is None:
+            await self.store.close_unanswered(message.id, ANSWERED, None, done, attention=False)
+            return
+        stored = await self.store.complete(message.id, ANSWERED, text, done, attention=False)
+        await self._deliver(stored)
+
     async def _ask_agent(
-        self, message: StoredMessage, agent: AgentRecord | None, traits: ChannelTraits
+        self,
+        message: StoredMessage,
+        agent: AgentRecord | None,
+        lead: LeadRecord | None,
+        traits: ChannelTraits,
     ) -> tuple[str, str]:
-        lead = await self.store.lead_for_session(message.session_id)
         if agent is None or lead is None:
             log.error("message %s has no agent or lead", message.id)
             return APOLOGY, FAILED
@@ -234,7 +269,18 @@ class Responder:
             history = await self.store.session_messages(reply.session_id)
             known = frozenset(m.external_id for m in history if m.external_id and m.id != reply.id)
         started = self.clock.now()
-        await self.store.mark_sending(reply.id, started)
+        reach = await self.store.mark_sending(reply.id, started)
+        refused = reachability.refusal(
+            _traits(self.catalog, reply.kind), reach, started, reply.content,
+            template=reply.template is not None,
+        )  # fmt: skip
+        if refused is not None:  # never leaves: the contact opted out, or the window closed
+            log.info("reply %s not sent: %s", reply.id, refused)
+            await self.store.mark_send_failed(
+                reply.id, FAILED, refused, self.clock.now(), operations.on_refused(refused)
+            )
+            self.metrics.sent(0.0, FAILED)
+            return
         outbound = OutboundMessage(
             message_id=reply.id,
             agent_id=reply.agent_id,
@@ -243,15 +289,18 @@ class Responder:
             body=reply.content,
             previous_attempt_at=interrupted_at,
             known_ids=known,
+            template=reply.template,
         )
         try:
             receipt = await self.sender.send(outbound)
         except SendFailed as e:
             log.warning("reply %s not sent: %s", reply.id, e)
             outcome = FAILED
-            await self.store.mark_send_failed(
-                reply.id, FAILED, str(e), self.clock.now(), operations.on_reply_status(FAILED)
-            )
+            attention = operations.on_reply_status(FAILED)
+            if e.opted_out:  # the provider's own opt-out (SMS STOP): the lead keeps it too
+                await self.store.set_opted_out(reply.id, True)
+                attention = operations.on_refused(reachability.OPTED_OUT)
+            await self.store.mark_send_failed(reply.id, FAILED, str(e), self.clock.now(), attention)
         except SendOutcomeUnknown as e:
             log.warning("reply %s outcome unknown: %s", reply.id, e)
             outcome = UNKNOWN

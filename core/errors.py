@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ports.errors import InvalidInput, NotFound
+from ports.errors import InvalidInput, NotFound, Refused
 
 
 class DomainError(Exception):
@@ -12,6 +12,10 @@ class DomainError(Exception):
 class ValidationFailed(DomainError, InvalidInput):
     """Input broke a rule; `fields` says which field and why (a port InvalidInput too, so an
     adapter calling a driving port can show the fields without importing core)."""
+
+
+class RefusedError(DomainError, Refused):
+    """The state forbids the operation now; the message says why (shown with a 409)."""
 
 
 class NotFoundError(DomainError, NotFound):

@@ -14,6 +14,7 @@ an operation is recorded.
 
 from __future__ import annotations
 
+from core.reachability import OPTED_OUT
 from ports.values import ASSISTANT, FAILED, HUMAN, UNDELIVERED, UNKNOWN, Actor, HistoryEntry
 
 # Reply statuses that mean the person may not have got it.
@@ -45,6 +46,12 @@ def on_pause(paused: bool) -> bool | None:
 def on_human_reply() -> bool:
     """A person answered: nothing waits unanswered any more."""
     return False
+
+
+def on_refused(reason: str) -> bool:
+    """A send was refused before it left (core.reachability): a closed window needs a person
+    (a template, or nothing); an opted-out contact needs no one."""
+    return reason != OPTED_OUT
 
 
 def actor_name(actor: Actor) -> str:

@@ -20,9 +20,11 @@ from ports.values import (
     LeadWebhook,
     OutboundMessage,
     Page,
+    Reach,
     SendReceipt,
     SessionSummary,
     StoredMessage,
+    Template,
     WebhookOutcome,
 )
 
@@ -59,11 +61,18 @@ class MessageStore(Protocol):
         at: datetime,
         attention: bool | None = None,
         attention_if_paused: bool | None = None,
+        opt_out: bool | None = None,
     ) -> AcceptResult:
         """Store a user message (status `received`; `held` and not pending when the session is
         paused: nothing answers it), create the session if new and upsert its
         lead (one per agent, platform, contact; count and last-seen updated) in one transaction.
         A message whose `external_id` is already stored changes nothing: `duplicate=True`.
+
+        The lead's `last_seen_at` (the person's last message, which reply windows are measured
+        from) becomes `at`. With `opt_out` (the message is a stop or
+        start word, core.reachability) the lead's `opted_out` flag is set to it in the same
+        transaction, and the message is never held: it is answered (confirmed) even while
+        the session is paused.
 
         In the same transaction the session's summary follows: its last message (and when),
         and its `needs_attention` flag set to `attention`, or to `attention_if_paused` when the
@@ -105,8 +114,28 @@ class MessageStore(Protocol):
         message and set its `needs_attention` to `attention` (None: left). Returns the reply."""
         ...
 
-    async def mark_sending(self, message_id: int, at: datetime) -> None:
-        """Record that a send attempt starts now (its outcome is unknown until marked)."""
+    async def close_unanswered(
+        self,
+        user_message_id: int,
+        status: str,
+        reason: str | None,
+        at: datetime,
+        attention: bool | None = None,
+    ) -> None:
+        """Set a user message's final status (and `reason` as its error) with no reply, and the
+        session's flag to `attention` (None: left), in one step (a stop word the provider
+        confirms itself, a message from an opted-out contact)."""
+        ...
+
+    async def mark_sending(self, message_id: int, at: datetime) -> Reach:
+        """Record that a send attempt starts now (its outcome is unknown until marked); returns
+        what decides whether it may go (the lead's opt-out, the person's last message time),
+        read in the same statement."""
+        ...
+
+    async def set_opted_out(self, message_id: int, opted_out: bool) -> None:
+        """Set the opt-out flag of the lead the message's session belongs to (a provider
+        refused a send because the contact opted out there)."""
         ...
 
     async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> None: ...
@@ -137,10 +166,12 @@ class MessageStore(Protocol):
         author: str | None,
         at: datetime,
         attention: bool | None,
+        template: Template | None = None,
     ) -> StoredMessage:
         """Store a person's reply (role `human`, status `queued`, pending: delivered like an
         agent's reply, in order), make it the session's last message and set its flag, in one
-        transaction. NotFound when there is no such session."""
+        transaction. A `template` is kept with it and sent instead of `content` (a template's
+        label). NotFound when there is no such session."""
         ...
 
     async def delivery_target(

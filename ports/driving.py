@@ -13,6 +13,7 @@ from ports.values import (
     InboundMessage,
     LeadRecord,
     Page,
+    ReplyRules,
     SessionSummary,
     StoredMessage,
 )
@@ -167,10 +168,19 @@ class Administration(Protocol):
         not answer them. NotFound if the session is not the actor's workspace's."""
         ...
 
-    async def human_reply(self, actor: Actor, session_id: str, content: object) -> StoredMessage:
+    async def human_reply(
+        self, actor: Actor, session_id: str, content: object, template: object = None
+    ) -> StoredMessage:
         """Store a person's reply (role `human`, status `queued`) and have it delivered
-        through the session's channel like an agent's reply; allowed paused or not.
-        ValidationFailed naming `content`; NotFound as above."""
+        through the session's channel like an agent's reply; allowed paused or not. A
+        `template` ({"content_sid": "HX...", "variables": {...}}) is sent instead of text,
+        stored with the content `[template HX...]`. ValidationFailed naming `content` or
+        `template`; Refused (409) while the contact is opted out, or for text outside the
+        channel's reply window; NotFound as above."""
+        ...
+
+    async def reply_rules(self, workspace_id: str, session_id: str) -> ReplyRules:
+        """What may be sent on the session now (opt-out, reply window, templates)."""
         ...
 
     async def list_sessions(

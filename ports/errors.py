@@ -27,6 +27,11 @@ class Conflict(PortError):
     """A uniqueness rule refused the write."""
 
 
+class Refused(Conflict):
+    """The request is well formed but the state forbids it now (a contact who opted out,
+    a closed reply window); the message says why in words a caller may be shown."""
+
+
 class ExecutorFailed(PortError):
     """The agent executor raised, answered badly or timed out."""
 

@@ -41,6 +41,13 @@ NEEDS_ATTENTION = "needs_attention"
 PAUSED = "paused"
 SESSION_FILTERS = (NEEDS_ATTENTION, PAUSED)
 
+# Who handles a channel's opt-out (STOP/START, core.reachability): the gateway (it confirms
+# and refuses sends), the provider (it confirms and refuses sends; the gateway keeps the
+# lead's flag), or nobody (the person blocks the bot in the app instead).
+OPT_OUT_GATEWAY = "gateway"
+OPT_OUT_PROVIDER = "provider"
+OPT_OUT_NONE = "none"
+
 
 @dataclass(frozen=True, slots=True)
 class PhoneNumber:
@@ -60,12 +67,20 @@ class PhoneNumber:
 class ChannelTraits:
     """What the core knows of a channel kind: how its sessions are named and how long a reply
     may be. `kind` is also the leads' platform; `contact_is_phone` says whether a contact on it
-    is an E.164 phone number."""
+    is an E.164 phone number.
+
+    `reply_window_s`: free-form messages go out only this long after the person's last message
+    (WhatsApp's 24 hours), None for no window; `opt_out`: who handles STOP and START
+    (OPT_OUT_*); `templates`: whether pre-approved templates can be sent (Twilio's Content
+    API)."""
 
     kind: str
     session_prefix: str
     max_reply_chars: int
     contact_is_phone: bool
+    reply_window_s: int | None = None
+    opt_out: str = OPT_OUT_NONE
+    templates: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +130,7 @@ class StoredMessage:
     error: str | None = None
     attempts: int = 0  # attempts begun to answer a user message
     author: str | None = None  # who wrote a `human` message (the API key's label)
+    template: Template | None = None  # a human's template message: sent instead of `content`
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +169,7 @@ class LeadRecord:
     first_seen_at: datetime
     last_seen_at: datetime
     message_count: int
+    opted_out: bool = False  # sent a stop word (or the provider refused with its opt-out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +190,30 @@ class SessionSummary:
     paused: bool
     needs_attention: bool
     paused_by: str | None = None
+    opted_out: bool = False  # the lead's flag
+    last_user_at: datetime | None = None  # the person's last message (the lead's last seen)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRules:
+    """What a person may send on a session now (the transcript's reply form): nothing while
+    the contact is opted out; free-form text while `window_open`; a template, where the
+    channel has them, at any time. `window_closes_at` is None on a channel without a window
+    (or before the person ever wrote)."""
+
+    opted_out: bool
+    window_open: bool
+    templates: bool
+    window_closes_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What decides whether a message may go to a session's contact now (core.reachability):
+    the lead's opt-out flag and the time of the person's last message."""
+
+    opted_out: bool
+    last_user_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

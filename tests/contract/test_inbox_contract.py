@@ -79,6 +79,7 @@ async def test_sessions_are_listed_by_latest_activity_with_their_last_message(
         last_message="Ana again",
         paused=False,
         needs_attention=False,
+        last_user_at=at(9),
     )
     assert items[1].name is None
 

@@ -23,7 +23,7 @@ from tests.e2e.conftest import (
 
 LEAD_FIELDS = [
     "id", "agent_id", "platform", "phone", "name", "first_seen_at", "last_seen_at",
-    "message_count", "contact",
+    "message_count", "contact", "opted_out",
 ]  # fmt: skip
 
 
@@ -388,9 +388,13 @@ async def test_the_csv_export_has_a_header_and_every_row(gateway: Gateway) -> No
     rows = list(csv.reader(io.StringIO(await response.get_data(as_text=True))))
     assert rows[0] == LEAD_FIELDS
     as_json = await gateway.leads(agent_id=agent, limit="500")
-    expected = [
-        [str(lead[c]) if lead[c] is not None else "" for c in LEAD_FIELDS] for lead in as_json
-    ]
+
+    def cell(value: object) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "" if value is None else str(value)
+
+    expected = [[cell(lead[c]) for c in LEAD_FIELDS] for lead in as_json]
     assert sorted(rows[1:]) == sorted(expected)
     assert len(rows) == 5
     assert 'Zoë "Z", Jr.' in [row[4] for row in rows]

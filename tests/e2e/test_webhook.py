@@ -309,7 +309,7 @@ async def test_the_sender_becomes_a_lead_with_the_profile_name(gateway: Gateway)
     (lead,) = await gateway.leads()
     assert set(lead) == {
         "id", "agent_id", "platform", "phone", "name", "first_seen_at", "last_seen_at",
-        "message_count", "contact",
+        "message_count", "contact", "opted_out",
     }  # fmt: skip
     assert lead["agent_id"] == agent
     assert lead["platform"] == "whatsapp"

@@ -113,7 +113,12 @@ def test_the_dev_keyring_is_generated_when_vault_keys_is_unset(tmp_path: Path) -
 
 # Numbers
 
-INTEGERS = {"HISTORY_WINDOW": 0, "WORKER_CONCURRENCY": 1, "SEND_MAX_ATTEMPTS": 1}
+INTEGERS = {
+    "HISTORY_WINDOW": 0,
+    "WORKER_CONCURRENCY": 1,
+    "SEND_MAX_ATTEMPTS": 1,
+    "WHATSAPP_WINDOW_S": 1,
+}
 FLOATS = {  # name: whether 0 makes sense
     "EXECUTOR_TIMEOUT_S": False,
     "SEND_BASE_DELAY_S": True,

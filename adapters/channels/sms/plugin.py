@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from adapters.text.markdown import PLAIN, render_markdown
 from adapters.twilio.channel import TwilioChannel, account_fields
-from ports.values import ChannelTraits
+from ports.values import OPT_OUT_PROVIDER, ChannelTraits
 
 
 class SmsChannel(TwilioChannel):
     traits = ChannelTraits(
-        kind="sms", session_prefix="sms", max_reply_chars=1500, contact_is_phone=True
+        kind="sms",
+        session_prefix="sms",
+        max_reply_chars=1500,
+        contact_is_phone=True,
+        # Twilio's Advanced Opt-Out answers STOP and START itself and refuses sends (21610);
+        # the gateway keeps the lead's flag from the words and from that error.
+        opt_out=OPT_OUT_PROVIDER,
     )
     label = "SMS"
     description = "through Twilio"

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 
 from adapters.channels.base import PluginDeps
 from adapters.channels.whatsapp.render import render_whatsapp
 from adapters.twilio.channel import TwilioChannel, account_fields
-from ports.values import ChannelTraits
+from ports.values import OPT_OUT_GATEWAY, ChannelTraits
 
 PREFIX = "whatsapp:"
 SANDBOX_NUMBER = "+1 415 523 8886"
 MESSAGING_API_BASE_URL = "https://messaging.twilio.com"
 TYPING_PATH = "/v2/Indicators/Typing.json"
+# WhatsApp's customer service window: free-form messages only this long after the person's
+# last message, templates at any time (WHATSAPP_WINDOW_S, checked by config.settings).
+DEFAULT_WINDOW_S = 86400
 
 
 class WhatsAppChannel(TwilioChannel):
@@ -21,6 +26,9 @@ class WhatsAppChannel(TwilioChannel):
         session_prefix="twilio",  # the seed's session format: twilio_{agent}_{phone}
         max_reply_chars=1500,
         contact_is_phone=True,
+        reply_window_s=DEFAULT_WINDOW_S,
+        opt_out=OPT_OUT_GATEWAY,  # WhatsApp has no provider-side STOP: the gateway keeps it
+        templates=True,
     )
     label = "WhatsApp"
     description = "through Twilio"
@@ -36,6 +44,8 @@ class WhatsAppChannel(TwilioChannel):
         super().__init__(deps)
         base = deps.env.get("TWILIO_MESSAGING_API_BASE_URL") or MESSAGING_API_BASE_URL
         self._typing_url = base.rstrip("/") + TYPING_PATH
+        window = int(deps.env.get("WHATSAPP_WINDOW_S") or DEFAULT_WINDOW_S)
+        self.traits = replace(type(self).traits, reply_window_s=window)
 
     async def answering(self, agent_id: str, contact: str, external_id: str | None) -> None:
         """Twilio's typing indicator (public beta): shown until the reply or for 25 s, and it

@@ -31,10 +31,10 @@ from ports.values import (
 
 log = logging.getLogger(__name__)
 
-# `contact` is last: columns a spreadsheet already reads by position keep their place.
+# New columns go last: columns a spreadsheet already reads by position keep their place.
 LEAD_COLUMNS = (
     "id", "agent_id", "platform", "phone", "name", "first_seen_at", "last_seen_at",
-    "message_count", "contact",
+    "message_count", "contact", "opted_out",
 )  # fmt: skip
 # What a spreadsheet would run as a formula (OWASP's list); only a real E.164 number in a phone
 # column may start with `+`.
@@ -81,6 +81,7 @@ def lead_json(lead: LeadRecord, is_phone: Callable[[str], bool]) -> dict[str, An
         "first_seen_at": lead.first_seen_at.isoformat(),
         "last_seen_at": lead.last_seen_at.isoformat(),
         "message_count": lead.message_count,
+        "opted_out": lead.opted_out,
     }
 
 
@@ -88,6 +89,8 @@ def _cell(column: str, value: object) -> object:
     """A CSV cell; text a spreadsheet would run as a formula gets a leading quote."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if not isinstance(value, str) or not value.startswith(_FORMULA_START):
         return value
     if column in _PHONE_COLUMNS and _E164.match(value):
@@ -520,7 +523,9 @@ def admin_api_blueprint(
         if not is_session_id(session_id):
             raise NotFound("session not found")
         body = await json_object()
-        stored = await admin.human_reply(g.actor, session_id, body.get("content"))
+        stored = await admin.human_reply(
+            g.actor, session_id, body.get("content"), body.get("template")
+        )
         return jsonify({"id": stored.id, "status": stored.status}), 202
 
     return bp

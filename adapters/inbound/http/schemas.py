@@ -249,6 +249,10 @@ class Lead(BaseModel):
     first_seen_at: datetime
     last_seen_at: datetime
     message_count: int
+    opted_out: bool = Field(
+        description="sent a stop word (STOP, ...) and gets nothing until START; on SMS also "
+        "set when Twilio refuses a send with 21610"
+    )
 
 
 class LeadList(BaseModel):
@@ -315,12 +319,21 @@ class PauseState(BaseModel):
     paused: bool
 
 
+class TemplateMessage(BaseModel):
+    """A pre-approved WhatsApp template (Twilio Content API)."""
+
+    content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$")
+    variables: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+
 class HumanReply(BaseModel):
-    """A reply written by a person; sent like an agent's reply."""
+    """A reply written by a person, sent like an agent's reply: `content` (free-form text,
+    only within WhatsApp's 24-hour window) or `template` (at any time), not both."""
 
     model_config = ConfigDict(extra="allow")
 
-    content: str = Field(min_length=1, max_length=4096)
+    content: str | None = Field(default=None, min_length=1, max_length=4096)
+    template: TemplateMessage | None = None
 
 
 class ReplyAccepted(BaseModel):

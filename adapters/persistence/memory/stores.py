@@ -29,9 +29,11 @@ from ports.values import (
     InboundMessage,
     LeadRecord,
     Page,
+    Reach,
     SendReceipt,
     SessionSummary,
     StoredMessage,
+    Template,
 )
 
 
@@ -111,6 +113,7 @@ class MemoryMessageStore(_Store):
         at: datetime,
         attention: bool | None = None,
         attention_if_paused: bool | None = None,
+        opt_out: bool | None = None,
     ) -> AcceptResult:
         db = self.db
         dedup = (message.agent_id, message.kind, message.external_id)
@@ -133,16 +136,19 @@ class MemoryMessageStore(_Store):
             db.leads[lead_id] = replace(
                 lead, name=name, last_seen_at=at, message_count=lead.message_count + 1
             )
+        if opt_out is not None:
+            db.leads[lead_id] = replace(db.leads[lead_id], opted_out=opt_out)
         session = db.sessions.setdefault(
             session_id, _Session(message.agent_id, lead_id, message.kind, message.contact)
         )
         message_id = db.new_message_id()
-        status = v.HELD if session.paused else v.RECEIVED  # held: nothing answers it
+        held = session.paused and opt_out is None  # a stop word is never held
+        status = v.HELD if held else v.RECEIVED  # held: nothing answers it
         db.messages[message_id] = StoredMessage(
             message_id, session_id, session.agent_id, session.kind, session.contact, v.USER,
             message.body, status, at, external_id=message.external_id,
         )  # fmt: skip
-        if not session.paused:
+        if not held:
             db.pending.add(message_id)
         db.by_external_id[dedup] = message_id
         db.sessions[session_id] = _summarised(
@@ -199,13 +205,31 @@ class MemoryMessageStore(_Store):
         db.sessions[row.session_id] = _summarised(session, row, attention, attention)
         return row
 
-    async def mark_sending(self, message_id: int, at: datetime) -> None:
+    async def close_unanswered(
+        self,
+        user_message_id: int,
+        status: str,
+        reason: str | None,
+        at: datetime,
+        attention: bool | None = None,
+    ) -> None:
+        user = self._get(user_message_id)
+        self.db.messages[user.id] = replace(user, status=status, error=reason or user.error)
+        self.db.pending.discard(user.id)
+        self._flag(user.session_id, attention)
+
+    async def mark_sending(self, message_id: int, at: datetime) -> Reach:
         # The first attempt's start is kept: a lookup after several crashes must reach back to it.
-        if (row := self.db.messages.get(message_id)) is not None:
-            started = row.attempt_started_at or at
-            self.db.messages[message_id] = replace(
-                row, status=v.SENDING, attempt_started_at=started
-            )
+        row = self._get(message_id)
+        started = row.attempt_started_at or at
+        self.db.messages[message_id] = replace(row, status=v.SENDING, attempt_started_at=started)
+        lead = self.db.leads[self.db.sessions[row.session_id].lead_id]
+        return Reach(lead.opted_out, lead.last_seen_at)
+
+    async def set_opted_out(self, message_id: int, opted_out: bool) -> None:
+        session = self.db.sessions[self._get(message_id).session_id]
+        lead = self.db.leads[session.lead_id]
+        self.db.leads[session.lead_id] = replace(lead, opted_out=opted_out)
 
     async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> None:
         db = self.db
@@ -260,6 +284,7 @@ class MemoryMessageStore(_Store):
         author: str | None,
         at: datetime,
         attention: bool | None,
+        template: Template | None = None,
     ) -> StoredMessage:
         db = self.db
         session = db.sessions.get(session_id)
@@ -267,7 +292,7 @@ class MemoryMessageStore(_Store):
             raise NotFound(f"no session {session_id}")
         row = StoredMessage(
             db.new_message_id(), session_id, session.agent_id, session.kind, session.contact,
-            v.HUMAN, content, v.QUEUED, at, author=author,
+            v.HUMAN, content, v.QUEUED, at, author=author, template=template,
         )  # fmt: skip
         db.messages[row.id] = row
         db.pending.add(row.id)
@@ -399,6 +424,8 @@ class MemoryMessageStore(_Store):
             paused=row.paused,
             needs_attention=row.needs_attention,
             paused_by=row.paused_by,
+            opted_out=lead.opted_out,
+            last_user_at=lead.last_seen_at,
         )
 
 

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from adapters.persistence.tortoise.models import Agent, Channel
 from adapters.persistence.tortoise.sql import to_time
-from ports.values import AgentRecord, ChannelRecord, LeadRecord, StoredMessage
+from ports.values import AgentRecord, ChannelRecord, LeadRecord, StoredMessage, Template
+
+
+def template_to_text(template: Template | None) -> str | None:
+    """How a message's template is stored (JSON text, the same on both databases)."""
+    if template is None:
+        return None
+    return json.dumps({"content_sid": template.content_sid, "variables": template.variables})
+
+
+def template_from_text(text: str | None) -> Template | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    variables = {str(k): str(v) for k, v in data["variables"].items()}
+    return Template(str(data["content_sid"]), variables)
 
 
 def message_from_row(r: Mapping[str, Any]) -> StoredMessage:
@@ -29,12 +45,13 @@ def message_from_row(r: Mapping[str, Any]) -> StoredMessage:
         error=r["error"],
         attempts=int(r["attempts"] or 0),
         author=r.get("author"),
+        template=template_from_text(r.get("template")),
     )
 
 
 LEAD_COLUMNS = (
     "id", "agent_id", "platform", "contact", "name", "first_seen_at", "last_seen_at",
-    "message_count",
+    "message_count", "opted_out",
 )  # fmt: skip
 
 
@@ -48,6 +65,7 @@ def lead_from_row(r: Mapping[str, Any]) -> LeadRecord:
         first_seen_at=to_time(r["first_seen_at"]),
         last_seen_at=to_time(r["last_seen_at"]),
         message_count=int(r["message_count"]),
+        opted_out=bool(r["opted_out"]),
     )
 
 

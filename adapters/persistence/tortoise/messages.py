@@ -8,7 +8,11 @@ from typing import Any
 from tortoise.functions import Min
 
 from adapters.persistence.cursor import SESSIONS, decode_cursor, encode_cursor
-from adapters.persistence.tortoise.mappers import lead_from_row, message_from_row
+from adapters.persistence.tortoise.mappers import (
+    lead_from_row,
+    message_from_row,
+    template_to_text,
+)
 from adapters.persistence.tortoise.models import Message, Session
 from adapters.persistence.tortoise.sql import (
     DEFAULT,
@@ -37,18 +41,23 @@ from ports.values import (
     InboundMessage,
     LeadRecord,
     Page,
+    Reach,
     SendReceipt,
     SessionSummary,
     StoredMessage,
+    Template,
 )
 
+# A stop or start word sets the opt-out flag (NULL leaves it; core.reachability).
 _UPSERT_LEAD = """
-INSERT INTO lead (agent_id, platform, contact, name, first_seen_at, last_seen_at, message_count)
-VALUES (?, ?, ?, ?, ?, ?, 1)
+INSERT INTO lead (agent_id, platform, contact, name, first_seen_at, last_seen_at, message_count,
+                  opted_out)
+VALUES (?, ?, ?, ?, ?, ?, 1, COALESCE(CAST(? AS BOOLEAN), FALSE))
 ON CONFLICT (agent_id, platform, contact) DO UPDATE SET
   last_seen_at = excluded.last_seen_at,
   message_count = lead.message_count + 1,
-  name = COALESCE(excluded.name, lead.name)
+  name = COALESCE(excluded.name, lead.name),
+  opted_out = COALESCE(CAST(? AS BOOLEAN), lead.opted_out)
 RETURNING id
 """
 _INSERT_SESSION = """
@@ -56,11 +65,13 @@ INSERT INTO session (id, agent_id, lead_id, kind, contact, created_at)
 SELECT ?, ?, id, ?, ?, ? FROM lead WHERE agent_id = ? AND platform = ? AND contact = ?
 ON CONFLICT (id) DO NOTHING
 """
-# A paused session's message is held: stored, not pending, never handed to the agent.
+# A paused session's message is held: stored, not pending, never handed to the agent; a stop
+# or start word never is (the last parameter: it is confirmed even while paused).
 _INSERT_MESSAGE = """
 INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, external_id,
                      created_at, updated_at)
-SELECT s.id, ?, ?, 'user', ?, CASE WHEN s.paused THEN ? ELSE ? END, NOT s.paused, ?, ?, ?
+SELECT s.id, ?, ?, 'user', ?, CASE WHEN s.paused AND NOT ? THEN ? ELSE ? END,
+       NOT s.paused OR ?, ?, ?, ?
 FROM session s WHERE s.id = ?
 ON CONFLICT (agent_id, kind, external_id) DO NOTHING
 RETURNING id, (SELECT lead_id FROM session WHERE id = session_id) AS lead_id
@@ -83,7 +94,7 @@ UPDATE session SET needs_attention = ? WHERE id = (SELECT session_id FROM messag
 _SUMMARY_COLUMNS = """
 SELECT s.id, s.agent_id, s.kind, s.contact, l.name, s.last_message_id,
        COALESCE(s.last_message_at, s.created_at) AS last_message_at, s.last_message, s.paused,
-       s.needs_attention, s.paused_by
+       s.needs_attention, s.paused_by, l.opted_out, l.last_seen_at
 """
 _SESSIONS = (
     _SUMMARY_COLUMNS
@@ -98,17 +109,26 @@ _BY_EXTERNAL_ID = (
     "SELECT id, session_id FROM message WHERE agent_id = ? AND kind = ? AND external_id = ?"
 )
 
-# Delivery reports arrive out of order: a status only replaces one of lower rank.
+# What decides whether the send may go (core.reachability) comes back with the same step.
 _MARK_SENDING = """
 UPDATE message SET status = ?, updated_at = ?, attempt_started_at = COALESCE(attempt_started_at, ?)
 WHERE id = ?
+RETURNING
+  (SELECT l.opted_out FROM session s JOIN lead l ON l.id = s.lead_id
+   WHERE s.id = message.session_id) AS opted_out,
+  (SELECT l.last_seen_at FROM session s JOIN lead l ON l.id = s.lead_id
+   WHERE s.id = message.session_id) AS last_seen_at
+"""
+_SET_OPTED_OUT = """
+UPDATE lead SET opted_out = ?
+WHERE id = (SELECT s.lead_id FROM message m JOIN session s ON s.id = m.session_id WHERE m.id = ?)
 """
 
 # The hot path's statements, written by hand (see sql.fetch).
 _MESSAGES = """
 SELECT m.id, m.session_id, m.role, m.content, m.status, m.created_at, m.external_id,
        m.reply_to_id, m.attempt_started_at, m.error, m.attempts, m.agent_id, m.kind, s.contact,
-       m.author
+       m.author, m.template
 FROM message m JOIN session s ON s.id = m.session_id
 """
 # Replies first: a pending reply was interrupted mid-delivery (it is stored after user messages
@@ -132,6 +152,7 @@ _SET_FAILED_RETURNING = _SET_FAILED + " RETURNING id"
 _SET_FINAL = """
 UPDATE message SET status = ?, pending = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ?
 """
+_SET_FINAL_RETURNING = _SET_FINAL.rstrip() + " RETURNING id"
 _DELIVERY_TARGET = """
 SELECT id, status FROM message
 WHERE agent_id = ? AND kind = ? AND external_id = ? AND role IN ('assistant', 'human')
@@ -143,8 +164,8 @@ WHERE id = ?
 """
 _INSERT_HUMAN = """
 INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, author,
-                     created_at, updated_at)
-SELECT id, agent_id, kind, 'human', ?, ?, ?, ?, ?, ? FROM session WHERE id = ?
+                     template, created_at, updated_at)
+SELECT id, agent_id, kind, 'human', ?, ?, ?, ?, ?, ?, ? FROM session WHERE id = ?
 RETURNING id, session_id, agent_id, kind,
   (SELECT contact FROM session WHERE session.id = session_id) AS contact
 """
@@ -179,7 +200,7 @@ _SUMMARY_OF_MESSAGE = _SUMMARY.replace(
 )
 _LEAD_OF_SESSION = """
 SELECT l.id, l.agent_id, l.platform, l.contact, l.name, l.first_seen_at, l.last_seen_at,
-       l.message_count
+       l.message_count, l.opted_out
 FROM lead l JOIN session s ON s.lead_id = l.id WHERE s.id = ?
 """
 
@@ -196,6 +217,8 @@ def _summary(r: dict[str, Any]) -> SessionSummary:
         paused=bool(r["paused"]),
         needs_attention=bool(r["needs_attention"]),
         paused_by=r["paused_by"],
+        opted_out=bool(r["opted_out"]),
+        last_user_at=to_time(r["last_seen_at"]),
     )
 
 
@@ -214,17 +237,20 @@ class TortoiseMessageStore:
         at: datetime,
         attention: bool | None = None,
         attention_if_paused: bool | None = None,
+        opt_out: bool | None = None,
     ) -> AcceptResult:
         when = now_param(at, self._c)
         lead = [message.agent_id, message.kind, message.contact]
         preview = message.body[:LAST_MESSAGE_CHARS]
+        control = opt_out is not None  # a stop or start word: never held
         rows = await transaction(
             [
-                (_UPSERT_LEAD, [*lead, message.sender_name, when, when]),
+                (_UPSERT_LEAD, [*lead, message.sender_name, when, when, opt_out, opt_out]),
                 (_INSERT_SESSION, [session_id, message.agent_id, message.kind,
                                    message.contact, when, *lead]),
-                (_INSERT_MESSAGE, [message.agent_id, message.kind, message.body, HELD,
-                                   RECEIVED, message.external_id, when, when, session_id]),
+                (_INSERT_MESSAGE, [message.agent_id, message.kind, message.body, control, HELD,
+                                   RECEIVED, control, message.external_id, when, when,
+                                   session_id]),
                 (_SUMMARY, [when, preview, attention_if_paused, attention, session_id]),
             ],
             abort_if_empty=True,  # a MessageSid already stored: the lead is not touched either
@@ -298,10 +324,39 @@ class TortoiseMessageStore:
         )
 
     @unavailable_on_db_error
-    async def mark_sending(self, message_id: int, at: datetime) -> None:
+    async def close_unanswered(
+        self,
+        user_message_id: int,
+        status: str,
+        reason: str | None,
+        at: datetime,
+        attention: bool | None = None,
+    ) -> None:
+        values = [status, False, reason, now_param(at, self._c), user_message_id]
+        if attention is None:
+            if not await execute(_SET_FINAL, values, self._c):
+                raise NotFound(f"no message {user_message_id}")
+            return
+        statements = [
+            (_SET_FINAL_RETURNING, values),
+            (_ATTENTION_OF_MESSAGE, [attention, user_message_id]),
+        ]
+        if await transaction(statements, True, connection=self._c, result_of=0) is None:
+            raise NotFound(f"no message {user_message_id}")
+
+    @unavailable_on_db_error
+    async def mark_sending(self, message_id: int, at: datetime) -> Reach:
         # The first attempt's start is kept: a lookup after several crashes must reach back to it.
         when = now_param(at, self._c)
-        await execute(_MARK_SENDING, [SENDING, when, when, message_id], self._c)
+        rows = await fetch(_MARK_SENDING, [SENDING, when, when, message_id], self._c)
+        if not rows:
+            raise NotFound(f"no message {message_id}")
+        seen = rows[0]["last_seen_at"]
+        return Reach(bool(rows[0]["opted_out"]), None if seen is None else to_time(seen))
+
+    @unavailable_on_db_error
+    async def set_opted_out(self, message_id: int, opted_out: bool) -> None:
+        await execute(_SET_OPTED_OUT, [opted_out, message_id], self._c)
 
     @unavailable_on_db_error
     async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> None:
@@ -345,12 +400,14 @@ class TortoiseMessageStore:
         author: str | None,
         at: datetime,
         attention: bool | None,
+        template: Template | None = None,
     ) -> StoredMessage:
         when = now_param(at, self._c)
         preview = content[:LAST_MESSAGE_CHARS]
+        kept = template_to_text(template)
         rows = await transaction(
             [
-                (_INSERT_HUMAN, [content, QUEUED, True, author, when, when, session_id]),
+                (_INSERT_HUMAN, [content, QUEUED, True, author, kept, when, when, session_id]),
                 (_SUMMARY, [when, preview, attention, attention, session_id]),
             ],
             abort_if_empty=True,  # no such session: nothing is kept
@@ -371,6 +428,7 @@ class TortoiseMessageStore:
             status=QUEUED,
             created_at=at,
             author=author,
+            template=template,
         )
 
     @unavailable_on_db_error

@@ -82,6 +82,7 @@ class Lead(Model):
     first_seen_at = fields.DatetimeField()
     last_seen_at = fields.DatetimeField()
     message_count = fields.IntField(default=0)
+    opted_out = fields.BooleanField(default=False)  # STOP/START (core.reachability)
 
     class Meta:
         table = "lead"
@@ -141,6 +142,7 @@ class Message(Model):
     attempts = fields.IntField(default=0)
     error = fields.TextField(null=True)
     author = fields.CharField(max_length=200, null=True)  # a `human` message's key label
+    template = fields.TextField(null=True)  # a human's template message: {"content_sid", ...}
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 
