@@ -20,14 +20,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ports.values import OPT_OUT_GATEWAY, OPT_OUT_NONE, ChannelTraits, Reach
+from ports.values import (
+    OPT_OUT_GATEWAY,
+    OPT_OUT_NONE,
+    ChannelTraits,
+    Reach,
+)
+from ports.values import OPTED_OUT as OPTED_OUT  # the reasons a refused send is failed with
+from ports.values import OUTSIDE_WINDOW as OUTSIDE_WINDOW
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START"})
 
-# Why a send was refused (the message's `error`, and the inbox's reason).
-OPTED_OUT = "opted_out"
-OUTSIDE_WINDOW = "outside_window"
 
 STOP_CONFIRMATION = (
     "You have been unsubscribed and will receive no more messages. Reply START to resubscribe."

@@ -47,6 +47,9 @@ SESSION_FILTERS = (NEEDS_ATTENTION, PAUSED)
 OPT_OUT_GATEWAY = "gateway"
 OPT_OUT_PROVIDER = "provider"
 OPT_OUT_NONE = "none"
+# Why a send was refused before it left (a message's `error`; core.reachability decides).
+OPTED_OUT = "opted_out"
+OUTSIDE_WINDOW = "outside_window"
 
 
 @dataclass(frozen=True, slots=True)

@@ -502,7 +502,7 @@ def test_inbox_take_over_reply_and_hand_back_in_chromium(page: Any, service: Ser
 
     # Answer as a human: sent through WhatsApp, seen delivered without reloading.
     page.get_by_label("Reply as a human").fill("Hi Lin, this is Sam from support.")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
     human = page.locator(".msg-human").last
     expect(human).to_contain_text("Hi Lin, this is Sam from support.")
     expect(human.locator(".status")).to_have_text(re.compile("sent|delivered"), timeout=15_000)

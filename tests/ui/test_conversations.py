@@ -125,3 +125,52 @@ async def test_takeover_forms_need_their_csrf_token(signed_in: Ui) -> None:
     page = await signed_in.post(f"{session}/agent", {"paused": "true"}, csrf=False)
     assert page.status == 403
     assert "Pause the agent" in (await signed_in.get(session)).text
+
+
+async def test_the_transcript_shows_the_window_and_offers_a_template_once_it_closed(
+    open_ui: UiFactory,
+) -> None:
+    async with open_ui(WHATSAPP_WINDOW_S="1") as ui:
+        await ui.login()
+        agent_id = await ui.create_agent()
+        await ui.enable_whatsapp(agent_id)
+        await ui.whatsapp_message(agent_id, "hello")
+        session = f"/ui/sessions/twilio_{agent_id}_{PHONE}"
+        page = await ui.wait_until(session, lambda p: "status-sent" in p.text)
+        assert "reply window is open" in page.text and 'name="content"' in page.text
+
+        page = await ui.wait_until(session, lambda p: "reply window is closed" in p.text)
+        assert 'name="content"' not in page.text  # no free-form reply form
+        late = await ui.post(f"{session}/reply", {"content": "too late"})
+        assert late.status == 409 and "outside the 24-hour window" in late.text
+
+        bad = await ui.post(f"{session}/template", {"content_sid": "HX1", "variables": ""})
+        assert bad.status == 422 and "content_sid" in bad.text
+        loose = await ui.post(
+            f"{session}/template", {"content_sid": "HX" + "a" * 32, "variables": "Ana"}
+        )
+        assert loose.status == 422 and "name=value" in loose.text
+        sent = await ui.post(
+            f"{session}/template", {"content_sid": "HX" + "a" * 32, "variables": "1=Ana\n\n2 = 5pm"}
+        )
+        assert sent.status == 303
+        page = await ui.wait_until(session, lambda p: p.text.count("status-sent") == 2)
+        assert f"[template HX{'a' * 32}]" in page.text
+        assert ui.sent[-1]["ContentSid"] == "HX" + "a" * 32
+        assert ui.sent[-1]["ContentVariables"] == '{"1": "Ana", "2": "5pm"}'
+
+
+async def test_stop_shows_the_contact_opted_out_in_the_transcript_and_the_leads(
+    signed_in: Ui,
+) -> None:
+    agent_id = await signed_in.create_agent()
+    await signed_in.enable_whatsapp(agent_id)
+    await signed_in.whatsapp_message(agent_id, "STOP")
+    session = f"/ui/sessions/twilio_{agent_id}_{PHONE}"
+    page = await signed_in.wait_until(session, lambda p: "status-sent" in p.text)
+    assert "badge-opted-out" in page.text and "opted out" in page.text
+    assert 'name="content"' not in page.text and 'name="content_sid"' not in page.text
+    refused = await signed_in.post(f"{session}/reply", {"content": "come back"})
+    assert refused.status == 409 and "opted out" in refused.text
+    leads = await signed_in.get("/ui/leads")
+    assert "badge-opted-out" in leads.text

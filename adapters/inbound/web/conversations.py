@@ -6,7 +6,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, flash, g, request, session, url_for
 
 from adapters.inbound.http.admin_api import is_session_id
-from ports.errors import InvalidInput, NotFound
+from ports.errors import InvalidInput, NotFound, Refused
 from ports.values import MAX_HUMAN_REPLY, NEEDS_ATTENTION, PAUSED, Actor, StoredMessage
 
 from .common import UiDeps, page, see_other
@@ -57,10 +57,16 @@ def register_conversation_pages(bp: Blueprint, deps: UiDeps) -> None:
         return Actor(g.workspace_id, label if isinstance(label, str) else None)
 
     async def transcript_page(
-        session_id: str, status: int = 200, error: str | None = None, draft: str = ""
+        session_id: str,
+        status: int = 200,
+        error: str | None = None,
+        draft: str = "",
+        template_error: str | None = None,
+        template_draft: tuple[str, str] = ("", ""),
     ) -> Response:
         messages = await messages_of(session_id)
         summary = await admin.session_summary(g.workspace_id, session_id)
+        rules = await admin.reply_rules(g.workspace_id, session_id)
         agent = await admin.get_agent(g.workspace_id, messages[0].agent_id) if messages else None
         return await page(
             "session.html",
@@ -74,6 +80,10 @@ def register_conversation_pages(bp: Blueprint, deps: UiDeps) -> None:
             error=error,
             draft=draft,
             max_reply=MAX_HUMAN_REPLY,
+            rules=rules,
+            template_error=template_error,
+            template_sid=template_draft[0],
+            template_variables=template_draft[1],
         )
 
     @bp.get("/ui/sessions/<session_id>")
@@ -97,6 +107,42 @@ def register_conversation_pages(bp: Blueprint, deps: UiDeps) -> None:
         except InvalidInput as e:
             why = next(iter(e.fields.values()), "cannot be sent")
             return await transcript_page(session_id, 422, f"Your reply {why}.", content)
+        except Refused as e:
+            return await transcript_page(session_id, 409, f"Not sent: {e}.", content)
+        return see_other(url_for("ui.session_transcript", session_id=session_id))
+
+    @bp.post("/ui/sessions/<session_id>/template")
+    async def session_template(session_id: str) -> Response:
+        """A provider's template: its Content SID, and its variables one `name=value` a line."""
+        await messages_of(session_id)
+        form = await request.form
+        sid = form.get("content_sid", "").strip()
+        lines = form.get("variables", "")
+        variables: dict[str, str] = {}
+        for line in lines.splitlines():
+            if not line.strip():
+                continue
+            name, sep, value = line.partition("=")
+            if not sep:
+                return await transcript_page(
+                    session_id, 422, template_error="Write each variable as name=value, "
+                    "one a line (for example 1=Ana).", template_draft=(sid, lines),
+                )  # fmt: skip
+            variables[name.strip()] = value.strip()
+        try:
+            await admin.human_reply(
+                actor(), session_id, None, {"content_sid": sid, "variables": variables}
+            )
+        except InvalidInput as e:
+            why = next(iter(e.fields.values()), "cannot be sent")
+            return await transcript_page(
+                session_id, 422, template_error=f"The template {why}.", template_draft=(sid, lines)
+            )
+        except Refused as e:
+            return await transcript_page(
+                session_id, 409, template_error=f"Not sent: {e}.", template_draft=(sid, lines)
+            )
+        await flash("Template queued.")
         return see_other(url_for("ui.session_transcript", session_id=session_id))
 
     @bp.get("/ui/sessions/<session_id>/messages")

@@ -11,6 +11,8 @@ from ports.values import (
     FAILED,
     HELD,
     HUMAN,
+    OPTED_OUT,
+    OUTSIDE_WINDOW,
     PROCESSING,
     QUEUED,
     READ,
@@ -37,11 +39,22 @@ _LABELS = {
     HELD: "held: the agent is paused",
 }
 _PROBLEMS = {FAILED, UNDELIVERED, UNKNOWN}
+# Reasons the gateway itself gives, in words (others are the provider's, shown as they are).
+_REASONS = {
+    OPTED_OUT: "Not sent: the contact opted out (STOP). Nothing is sent until they send START.",
+    OUTSIDE_WINDOW: "Not sent: the reply window had closed (the person last wrote too long "
+    "ago). Send a template instead.",
+}
 _PENDING = {RECEIVED, PROCESSING, QUEUED, SENDING}
 
 
 def when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def error_text(message: StoredMessage) -> str:
+    """Why a message failed, in words."""
+    return _REASONS.get(message.error or "", message.error or "")
 
 
 def status_label(message: StoredMessage) -> str:
