@@ -36,6 +36,7 @@ from adapters.persistence.tortoise.sql import WORKER
 from adapters.queue.inprocess import InProcessWorkQueue
 from adapters.queue.procrastinate_queue import ProcrastinateWorkQueue
 from adapters.sandbox.twilio_double import TwilioDoubleStore
+from adapters.sharded_transport import ShardedTransport
 from adapters.text.graphemes import RegexSegmenter
 from config.channels import build_registry
 from config.settings import Settings
@@ -74,11 +75,13 @@ def environment_config(
 def _http_client() -> httpx.AsyncClient:
     # One client (one connection pool) serves the channels' calls (Twilio, Telegram); agents
     # have their own (`executor_http`), which checks every address it dials.
+    # Wide enough that agents answering at LLM latency are bounded by each agent's
+    # max_concurrency (500 by default), never by the pool; spread over several pools, whose
+    # upkeep grows with the square of their connections (adapters/sharded_transport.py).
+    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(15.0, connect=5.0),
-        # Wide enough that agents answering at LLM latency are bounded by each agent's
-        # max_concurrency (500 by default), never by the pool.
-        limits=httpx.Limits(max_connections=2000, max_keepalive_connections=500),
+        transport=ShardedTransport.of(lambda each: httpx.AsyncHTTPTransport(limits=each), limits),
     )
 
 

@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from adapters.sharded_transport import ShardedTransport
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -318,8 +320,11 @@ def executor_client(
     """The httpx client for executor calls only (the channels keep the shared one):
     destinations checked when connecting, no redirects, no environment proxies."""
     limits = limits or httpx.Limits(max_connections=2000, max_keepalive_connections=500)
+    # Several guarded pools, taken in turn: one pool's upkeep grows with the square of its
+    # connections (adapters/sharded_transport.py).
+    transport = ShardedTransport.of(lambda each: GuardedTransport(policy, each, resolver), limits)
     return httpx.AsyncClient(
-        transport=GuardedTransport(policy, limits, resolver),
+        transport=transport,
         follow_redirects=False,
         trust_env=False,
         **kwargs,
