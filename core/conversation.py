@@ -106,8 +106,12 @@ class Intake:
         session = self.session_of(message.agent_id, message.kind, message.contact)
         # A stop or start word changes the lead's flag with the message itself, so no send
         # after this 200 can miss it; the gateway answers it even while the session is paused.
-        opt_out = reachability.opt_out_change(traits, message.body)
-        held = opt_out is None  # a paused session holds the message, unless it is one of these
+        control, opt_out = None, None
+        if reachability.opt_out_change(traits, message.body) is not None:  # rare: one read
+            lead = await self.store.lead_for_session(session)
+            out = lead is not None and lead.opted_out
+            control, opt_out = reachability.control_of(traits, message.body, out)
+        held = control is None  # a paused session holds the message, unless it is one of these
         result = await self.store.accept_inbound(
             message,
             session,
@@ -115,6 +119,7 @@ class Intake:
             attention=operations.on_user_message(paused=False),
             attention_if_paused=operations.on_user_message(paused=held),
             opt_out=opt_out,
+            control=control,
         )
         if not result.duplicate:
             await self.queue.enqueue(result.session_id)
@@ -185,9 +190,8 @@ class Responder:
 
     async def _answer(self, message: StoredMessage) -> None:
         traits = _traits(self.catalog, message.kind)
-        change = reachability.opt_out_change(traits, message.content)
-        if change is not None:  # STOP or START: the gateway answers, not the agent
-            await self._confirm(message, traits, change)
+        if message.control is not None:  # STOP or START: the gateway answers, not the agent
+            await self._confirm(message, traits, message.control)
             return
         lead = await self.store.lead_for_session(message.session_id)
         if lead is not None and lead.opted_out:  # nothing may reach this contact: no agent
@@ -221,12 +225,11 @@ class Responder:
         self.metrics.answered((done - message.created_at).total_seconds(), status)
         await self._deliver(stored)  # the next pending message of the session: no look-up
 
-    async def _confirm(
-        self, message: StoredMessage, traits: ChannelTraits, opted_out: bool
-    ) -> None:
+    async def _confirm(self, message: StoredMessage, traits: ChannelTraits, control: str) -> None:
         """A stop or start word (its lead's flag was set with it): one confirmation, where the
-        gateway gives it; where the provider does, the message is closed with no reply."""
-        text = reachability.confirmation(traits, opted_out)
+        gateway gives it; where the provider does, or for a repeated stop word, the message
+        is closed with no reply."""
+        text = reachability.confirmation(traits, control)
         done = self.clock.now()
         if text is None:
             await self.store.close_unanswered(message.id, ANSWERED, None, done, attention=False)

@@ -8,7 +8,9 @@ so the check and the send see the same state with no extra read.
 - A message whose whole text is a stop word (any case, surrounding spaces ignored) opts the
   contact out on a channel whose traits say `opt_out` is `gateway` (WhatsApp: the gateway
   confirms once) or `provider` (SMS: Twilio confirms and blocks sends itself, error 21610);
-  `START` opts back in. The agent is never called for either word.
+  `START` opts an opted-out contact back in. The agent is not called for these; a stop word
+  from a contact already out gets nothing; `START` from anyone else is an ordinary message
+  (a click-to-chat "Start" is a greeting, and the agent answers it).
 - While a contact is opted out nothing is sent to it: no agent reply, no human reply, no
   template; only the confirmation of the stop word itself.
 - On a channel with a reply window (WhatsApp's 24 hours, `WHATSAPP_WINDOW_S`), a free-form
@@ -33,6 +35,11 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT
 START_WORDS = frozenset({"START"})
 
 
+# What a user message the gateway answers itself is (its `control`, decided on arrival).
+STOP = "stop"  # opted out now: confirm
+START = "start"  # opted back in: confirm
+REPEAT = "repeat"  # a stop word from a contact already out: nothing is sent
+
 STOP_CONFIRMATION = (
     "You have been unsubscribed and will receive no more messages. Reply START to resubscribe."
 )
@@ -52,12 +59,23 @@ def opt_out_change(traits: ChannelTraits, text: str) -> bool | None:
     return None
 
 
-def confirmation(traits: ChannelTraits, opted_out: bool) -> str | None:
-    """What the gateway answers a stop or start word with; None where the provider answers
-    it itself (SMS through Twilio's Advanced Opt-Out)."""
-    if traits.opt_out != OPT_OUT_GATEWAY:
+def control_of(traits: ChannelTraits, text: str, opted_out: bool) -> tuple[str | None, bool | None]:
+    """A message's control (STOP, START, REPEAT, or None: the agent answers it) and the
+    lead's new opt-out flag (None: unchanged), given whether the contact is out now."""
+    change = opt_out_change(traits, text)
+    if change is None or (change is False and not opted_out):
+        return None, None
+    if change is opted_out:
+        return REPEAT, None
+    return (STOP if change else START), change
+
+
+def confirmation(traits: ChannelTraits, control: str) -> str | None:
+    """What the gateway answers a control message with; None for a repeated stop word, and
+    where the provider answers it itself (SMS through Twilio's Advanced Opt-Out)."""
+    if traits.opt_out != OPT_OUT_GATEWAY or control == REPEAT:
         return None
-    return STOP_CONFIRMATION if opted_out else START_CONFIRMATION
+    return STOP_CONFIRMATION if control == STOP else START_CONFIRMATION
 
 
 def window_open(traits: ChannelTraits, last_user_at: datetime | None, now: datetime) -> bool:

@@ -62,6 +62,7 @@ class MessageStore(Protocol):
         attention: bool | None = None,
         attention_if_paused: bool | None = None,
         opt_out: bool | None = None,
+        control: str | None = None,
     ) -> AcceptResult:
         """Store a user message (status `received`; `held` and not pending when the session is
         paused: nothing answers it), create the session if new and upsert its
@@ -69,10 +70,10 @@ class MessageStore(Protocol):
         A message whose `external_id` is already stored changes nothing: `duplicate=True`.
 
         The lead's `last_seen_at` (the person's last message, which reply windows are measured
-        from) becomes `at`. With `opt_out` (the message is a stop or
-        start word, core.reachability) the lead's `opted_out` flag is set to it in the same
-        transaction, and the message is never held: it is answered (confirmed) even while
-        the session is paused.
+        from) becomes `at`. With `opt_out` (the message is a stop or start word that changes
+        it, core.reachability) the lead's `opted_out` flag is set to it in the same
+        transaction. A message with a `control` keeps it, and is never held: the gateway
+        answers it (a confirmation) even while the session is paused.
 
         In the same transaction the session's summary follows: its last message (and when),
         and its `needs_attention` flag set to `attention`, or to `attention_if_paused` when the

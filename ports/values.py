@@ -134,6 +134,9 @@ class StoredMessage:
     attempts: int = 0  # attempts begun to answer a user message
     author: str | None = None  # who wrote a `human` message (the API key's label)
     template: Template | None = None  # a human's template message: sent instead of `content`
+    # A user message the gateway answers itself, not the agent (core.reachability's STOP,
+    # START, REPEAT); decided when it was accepted.
+    control: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,9 @@ async def arrive(
     opt_out: bool | None = None,
 ) -> int:  # fmt: skip
     message = InboundMessage(agent, "whatsapp", PHONE, sid, body, "Ana")
+    control = None if opt_out is None else ("stop" if opt_out else "start")
     result = await stores.messages.accept_inbound(
-        message, session_of(agent), at(seconds), opt_out=opt_out
+        message, session_of(agent), at(seconds), opt_out=opt_out, control=control
     )
     return result.message_id
 
@@ -76,8 +77,9 @@ async def test_a_stop_word_is_never_held_but_other_messages_of_a_paused_session_
     assert await stores.messages.set_paused(session, True, "Maria (ws)", at(1), None)
     held = await arrive(stores, agent, "SM2", 2, body="hello?")
     stop = await arrive(stores, agent, "SM3", 3, body="stop", opt_out=True)
-    statuses = {m.id: m.status for m in await stores.messages.session_messages(session)}
-    assert (statuses[held], statuses[stop]) == (HELD, RECEIVED)
+    rows = {m.id: m for m in await stores.messages.session_messages(session)}
+    assert (rows[held].status, rows[stop].status) == (HELD, RECEIVED)
+    assert (rows[held].control, rows[stop].control) == (None, "stop")
     # The first message (never answered here) comes first, then the stop word; not the held.
     pending = await stores.messages.next_pending(session)
     assert pending is not None and pending.id == first

@@ -234,3 +234,25 @@ async def test_sms_21610_sets_the_leads_flag_and_the_next_reply_is_not_attempted
     (lead,) = await gw.leads()
     assert lead["opted_out"] is False
     assert gw.twilio.create.call_count == 1  # no confirmation of ours on SMS
+
+
+async def test_start_from_someone_who_never_stopped_is_answered_by_the_agent(gw: Gateway) -> None:
+    seen = counting_agent(gw)
+    agent = await gw.whatsapp_agent(HTTP_AGENT)
+    await gw.webhook(agent, gw.inbound("Start"))  # a click-to-chat greeting
+    session = gw.session_of(agent)
+    await settled(gw, session, 2)
+    assert [m.body for m in gw.twilio.sent] == ["agent here"] and len(seen) == 1
+
+
+async def test_a_second_stop_gets_no_second_confirmation(gw: Gateway) -> None:
+    counting_agent(gw)
+    agent = await gw.whatsapp_agent(HTTP_AGENT)
+    await gw.webhook(agent, gw.inbound("STOP"))
+    session = gw.session_of(agent)
+    await settled(gw, session, 2)
+    await gw.webhook(agent, gw.inbound("stop"))
+    items = await settled(gw, session, 3)
+    assert items[-1]["status"] == "answered"
+    await asyncio.sleep(0.2)
+    assert [m.body for m in gw.twilio.sent] == [STOP_CONFIRMATION]

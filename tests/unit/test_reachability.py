@@ -9,10 +9,14 @@ import pytest
 from core.reachability import (
     OPTED_OUT,
     OUTSIDE_WINDOW,
+    REPEAT,
+    START,
     START_CONFIRMATION,
+    STOP,
     STOP_CONFIRMATION,
     STOP_WORDS,
     confirmation,
+    control_of,
     opt_out_change,
     refusal,
     window_open,
@@ -45,10 +49,22 @@ def test_start_opts_back_in_and_channels_without_opt_out_ignore_both() -> None:
     assert STOP_WORDS == {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
 
 
+def test_what_a_stop_or_start_word_does_depends_on_whether_the_contact_is_out() -> None:
+    assert control_of(WHATSAPP, "STOP", opted_out=False) == (STOP, True)
+    assert control_of(WHATSAPP, "stop", opted_out=True) == (REPEAT, None)  # nothing again
+    assert control_of(WHATSAPP, "START", opted_out=True) == (START, False)
+    # "Start" from someone who never opted out is a greeting: the agent answers it.
+    assert control_of(WHATSAPP, "Start", opted_out=False) == (None, None)
+    assert control_of(WHATSAPP, "hello", opted_out=True) == (None, None)
+    assert control_of(SMS, "STOP", opted_out=False) == (STOP, True)
+    assert control_of(TELEGRAM, "STOP", opted_out=False) == (None, None)
+
+
 def test_the_gateway_confirms_where_the_provider_does_not() -> None:
-    assert confirmation(WHATSAPP, True) == STOP_CONFIRMATION
-    assert confirmation(WHATSAPP, False) == START_CONFIRMATION
-    assert confirmation(SMS, True) is None  # Twilio's Advanced Opt-Out answers on SMS
+    assert confirmation(WHATSAPP, STOP) == STOP_CONFIRMATION
+    assert confirmation(WHATSAPP, START) == START_CONFIRMATION
+    assert confirmation(WHATSAPP, REPEAT) is None
+    assert confirmation(SMS, STOP) is None  # Twilio's Advanced Opt-Out answers on SMS
     assert TELEGRAM.opt_out == OPT_OUT_NONE
 
 

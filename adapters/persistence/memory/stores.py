@@ -114,6 +114,7 @@ class MemoryMessageStore(_Store):
         attention: bool | None = None,
         attention_if_paused: bool | None = None,
         opt_out: bool | None = None,
+        control: str | None = None,
     ) -> AcceptResult:
         db = self.db
         dedup = (message.agent_id, message.kind, message.external_id)
@@ -142,11 +143,11 @@ class MemoryMessageStore(_Store):
             session_id, _Session(message.agent_id, lead_id, message.kind, message.contact)
         )
         message_id = db.new_message_id()
-        held = session.paused and opt_out is None  # a stop word is never held
+        held = session.paused and control is None  # a stop word is never held
         status = v.HELD if held else v.RECEIVED  # held: nothing answers it
         db.messages[message_id] = StoredMessage(
             message_id, session_id, session.agent_id, session.kind, session.contact, v.USER,
-            message.body, status, at, external_id=message.external_id,
+            message.body, status, at, external_id=message.external_id, control=control,
         )  # fmt: skip
         if not held:
             db.pending.add(message_id)

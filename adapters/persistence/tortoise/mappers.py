@@ -46,6 +46,7 @@ def message_from_row(r: Mapping[str, Any]) -> StoredMessage:
         attempts=int(r["attempts"] or 0),
         author=r.get("author"),
         template=template_from_text(r.get("template")),
+        control=r.get("control"),
     )
 
 

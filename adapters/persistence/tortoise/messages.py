@@ -68,10 +68,10 @@ ON CONFLICT (id) DO NOTHING
 # A paused session's message is held: stored, not pending, never handed to the agent; a stop
 # or start word never is (the last parameter: it is confirmed even while paused).
 _INSERT_MESSAGE = """
-INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, external_id,
-                     created_at, updated_at)
-SELECT s.id, ?, ?, 'user', ?, CASE WHEN s.paused AND NOT ? THEN ? ELSE ? END,
-       NOT s.paused OR ?, ?, ?, ?
+INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, control,
+                     external_id, created_at, updated_at)
+SELECT s.id, ?, ?, 'user', ?, CASE WHEN s.paused AND CAST(? AS TEXT) IS NULL THEN ? ELSE ? END,
+       NOT s.paused OR CAST(? AS TEXT) IS NOT NULL, ?, ?, ?, ?
 FROM session s WHERE s.id = ?
 ON CONFLICT (agent_id, kind, external_id) DO NOTHING
 RETURNING id, (SELECT lead_id FROM session WHERE id = session_id) AS lead_id
@@ -128,7 +128,7 @@ WHERE id = (SELECT s.lead_id FROM message m JOIN session s ON s.id = m.session_i
 _MESSAGES = """
 SELECT m.id, m.session_id, m.role, m.content, m.status, m.created_at, m.external_id,
        m.reply_to_id, m.attempt_started_at, m.error, m.attempts, m.agent_id, m.kind, s.contact,
-       m.author, m.template
+       m.author, m.template, m.control
 FROM message m JOIN session s ON s.id = m.session_id
 """
 # Replies first: a pending reply was interrupted mid-delivery (it is stored after user messages
@@ -238,19 +238,19 @@ class TortoiseMessageStore:
         attention: bool | None = None,
         attention_if_paused: bool | None = None,
         opt_out: bool | None = None,
+        control: str | None = None,
     ) -> AcceptResult:
         when = now_param(at, self._c)
         lead = [message.agent_id, message.kind, message.contact]
         preview = message.body[:LAST_MESSAGE_CHARS]
-        control = opt_out is not None  # a stop or start word: never held
         rows = await transaction(
             [
                 (_UPSERT_LEAD, [*lead, message.sender_name, when, when, opt_out, opt_out]),
                 (_INSERT_SESSION, [session_id, message.agent_id, message.kind,
                                    message.contact, when, *lead]),
-                (_INSERT_MESSAGE, [message.agent_id, message.kind, message.body, control, HELD,
-                                   RECEIVED, control, message.external_id, when, when,
-                                   session_id]),
+                (_INSERT_MESSAGE, [message.agent_id, message.kind, message.body, control,
+                                   HELD, RECEIVED, control, control, message.external_id, when,
+                                   when, session_id]),
                 (_SUMMARY, [when, preview, attention_if_paused, attention, session_id]),
             ],
             abort_if_empty=True,  # a MessageSid already stored: the lead is not touched either

@@ -143,6 +143,7 @@ class Message(Model):
     error = fields.TextField(null=True)
     author = fields.CharField(max_length=200, null=True)  # a `human` message's key label
     template = fields.TextField(null=True)  # a human's template message: {"content_sid", ...}
+    control = fields.CharField(max_length=16, null=True)  # STOP/START the gateway answers
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 
