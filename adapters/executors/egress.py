@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 import typing
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable
@@ -300,10 +301,13 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         policy: EgressPolicy,
         limits: httpx.Limits,
         resolver: Resolver | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(limits=limits, trust_env=False)
+        # One SSL context may serve many transports (loading the CA bundle costs ~20 ms).
+        ssl_context = ssl_context or httpx.create_ssl_context(trust_env=False)
+        super().__init__(verify=ssl_context, limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -322,7 +326,10 @@ def executor_client(
     limits = limits or httpx.Limits(max_connections=2000, max_keepalive_connections=500)
     # Several guarded pools, taken in turn: one pool's upkeep grows with the square of its
     # connections (adapters/sharded_transport.py).
-    transport = ShardedTransport.of(lambda each: GuardedTransport(policy, each, resolver), limits)
+    context = httpx.create_ssl_context(trust_env=False)
+    transport = ShardedTransport.of(
+        lambda each: GuardedTransport(policy, each, resolver, context), limits
+    )
     return httpx.AsyncClient(
         transport=transport,
         follow_redirects=False,
