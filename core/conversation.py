@@ -109,7 +109,7 @@ class Intake:
             attention=operations.on_user_message(paused=False),
             attention_if_paused=operations.on_user_message(paused=True),
         )
-        if not result.duplicate:
+        if not result.duplicate and not result.queued:
             await self.queue.enqueue(result.session_id)
         return result
 

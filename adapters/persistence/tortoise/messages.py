@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from adapters.persistence.tortoise.mappers import lead_from_row, message_from_ro
 from adapters.persistence.tortoise.models import Message, Session
 from adapters.persistence.tortoise.sql import (
     DEFAULT,
+    Statement,
     as_uuid,
     execute,
     fetch,
@@ -201,10 +203,20 @@ def _summary(r: dict[str, Any]) -> SessionSummary:
 
 class TortoiseMessageStore:
     """`connection` names the Tortoise connection for the hot statements: the worker's store
-    uses its own (see sql.WORKER)."""
+    uses its own (see sql.WORKER).
 
-    def __init__(self, connection: str = DEFAULT) -> None:
+    `job`, on PostgreSQL, gives the statement that queues a session's answer job in the
+    job engine's table (adapters.queue.procrastinate_queue.answer_job): accept_inbound runs it
+    in the message's transaction, so one commit stores both and no crash can come between."""
+
+    def __init__(
+        self, connection: str = DEFAULT, job: Callable[[str], Statement] | None = None
+    ) -> None:
         self._c = connection
+        self._job = job
+
+    def _job_of(self, session_id: str) -> list[Statement]:
+        return [] if self._job is None else [self._job(session_id)]
 
     @unavailable_on_db_error
     async def accept_inbound(
@@ -226,6 +238,7 @@ class TortoiseMessageStore:
                 (_INSERT_MESSAGE, [message.agent_id, message.kind, message.body, HELD,
                                    RECEIVED, message.external_id, when, when, session_id]),
                 (_SUMMARY, [when, preview, attention_if_paused, attention, session_id]),
+                *self._job_of(session_id),  # the answer job, in this commit (PostgreSQL)
             ],
             abort_if_empty=True,  # a MessageSid already stored: the lead is not touched either
             connection=self._c,
@@ -235,7 +248,8 @@ class TortoiseMessageStore:
             key = [message.agent_id, message.kind, message.external_id]
             existing = await fetch(_BY_EXTERNAL_ID, key, self._c)
             return AcceptResult(existing[0]["session_id"], int(existing[0]["id"]), True, "")
-        return AcceptResult(session_id, int(rows[0]["id"]), False, str(rows[0]["lead_id"]))
+        queued = self._job is not None
+        return AcceptResult(session_id, int(rows[0]["id"]), False, str(rows[0]["lead_id"]), queued)
 
     @unavailable_on_db_error
     async def next_pending(self, session_id: str) -> StoredMessage | None:
