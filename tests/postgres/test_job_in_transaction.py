@@ -164,3 +164,13 @@ async def test_procrastinates_worker_runs_the_job_written_in_the_transaction(
     finally:
         await queue.stop(5)
 
+
+async def test_the_pools_take_connections_back_without_a_reset_round_trip(world: World) -> None:
+    from tortoise import connections
+
+    from adapters.persistence.tortoise.database import keep_session
+
+    for name in ("default", "worker"):
+        client: Any = connections.get(name)
+        await client.execute_query("SELECT 1")
+        assert client._pool._reset is keep_session
