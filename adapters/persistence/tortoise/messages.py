@@ -18,6 +18,7 @@ from adapters.persistence.tortoise.sql import (
     execute,
     fetch,
     now_param,
+    on_postgres,
     to_time,
     transaction,
     unavailable_on_db_error,
@@ -179,6 +180,29 @@ UPDATE message SET status = ?, pending = ?, updated_at = ?, external_id = ? WHER
 _SUMMARY_OF_MESSAGE = _SUMMARY.replace(
     "WHERE id = ?", "WHERE id = (SELECT session_id FROM message WHERE id = ?)"
 )
+# PostgreSQL: complete() as one statement (one round trip instead of BEGIN, three statements
+# and COMMIT), the same three steps as data-modifying CTEs. The summary takes the reply's id:
+# the statement cannot see the row it inserts, and the reply is the session's newest message
+# (a user message stored meanwhile has a lower id, or sets the summary itself afterwards).
+_COMPLETE_PG = """
+WITH final AS (
+  UPDATE message SET status = $1, pending = FALSE, error = COALESCE($2, error), updated_at = $3
+  WHERE id = $4
+  RETURNING id, session_id, agent_id, kind
+), reply AS (
+  INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, reply_to_id,
+                       created_at, updated_at)
+  SELECT session_id, agent_id, kind, 'assistant', $5, $6, TRUE, id, $3, $3 FROM final
+  RETURNING id, session_id, agent_id, kind
+), summary AS (
+  UPDATE session SET last_message_id = reply.id, last_message_at = $3, last_message = $7,
+    needs_attention = COALESCE(CAST($8 AS BOOLEAN), session.needs_attention)
+  FROM reply
+  WHERE session.id = reply.session_id AND COALESCE(session.last_message_id, 0) < reply.id
+)
+SELECT reply.id, reply.session_id, reply.agent_id, reply.kind, s.contact
+FROM reply JOIN session s ON s.id = reply.session_id
+"""
 _LEAD_OF_SESSION = """
 SELECT l.id, l.agent_id, l.platform, l.contact, l.name, l.first_seen_at, l.last_seen_at,
        l.message_count
@@ -285,16 +309,13 @@ class TortoiseMessageStore:
     ) -> StoredMessage:
         when = now_param(at, self._c)
         preview = reply[:LAST_MESSAGE_CHARS]
-        rows = await transaction(
-            [
-                (_SET_FINAL, [user_status, False, reason, when, user_message_id]),
-                (_INSERT_REPLY, [reply, QUEUED, True, when, when, user_message_id]),
-                (_SUMMARY_OF_MESSAGE, [when, preview, attention, attention, user_message_id]),
-            ],
-            abort_if_empty=True,  # no such user message: nothing is kept
-            connection=self._c,
-            result_of=1,
-        )
+        if on_postgres(self._c):
+            values = [user_status, reason, when, user_message_id, reply, QUEUED, preview, attention]
+            rows: list[dict[str, Any]] | None = await fetch(_COMPLETE_PG, values, self._c)
+        else:
+            rows = await self._complete_sqlite(
+                user_message_id, user_status, reply, when, preview, reason, attention
+            )
         if not rows:
             raise NotFound(f"no message {user_message_id}")
         stored = rows[0]
@@ -309,6 +330,27 @@ class TortoiseMessageStore:
             status=QUEUED,
             created_at=at,
             reply_to_id=user_message_id,
+        )
+
+    async def _complete_sqlite(
+        self,
+        user_message_id: int,
+        user_status: str,
+        reply: str,
+        when: Any,
+        preview: str,
+        reason: str | None,
+        attention: bool | None,
+    ) -> list[dict[str, Any]] | None:
+        return await transaction(
+            [
+                (_SET_FINAL, [user_status, False, reason, when, user_message_id]),
+                (_INSERT_REPLY, [reply, QUEUED, True, when, when, user_message_id]),
+                (_SUMMARY_OF_MESSAGE, [when, preview, attention, attention, user_message_id]),
+            ],
+            abort_if_empty=True,  # no such user message: nothing is kept
+            connection=self._c,
+            result_of=1,
         )
 
     @unavailable_on_db_error
