@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import uuid
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -275,10 +276,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def run_service(main: Coroutine[Any, Any, None], loop: str) -> None:
+    """`serve` and `worker`: on uvloop unless EVENT_LOOP=asyncio (or uvloop is missing)."""
+    if loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(main)
+            return
+    asyncio.run(main)
+
+
 def main(argv: list[str] | None = None) -> int:
     from dotenv import load_dotenv
 
-    from config.settings import log_level
+    from config.settings import event_loop, log_level
 
     load_dotenv()
     args = parser().parse_args(argv)
@@ -286,12 +301,13 @@ def main(argv: list[str] | None = None) -> int:
         # Every setting is checked here, before anything starts: a bad one is one line, exit 2.
         configure_logging(level=log_level(), json=os.environ.get("LOG_FORMAT", "json") != "console")
         settings = Settings.from_env()
+        loop = event_loop()
         if args.command == "serve":
-            asyncio.run(serve(settings, args.host, args.port))
+            run_service(serve(settings, args.host, args.port), loop)
         elif args.command == "migrate":
             asyncio.run(_migrate(settings))
         elif args.command == "worker":
-            asyncio.run(_worker(settings))
+            run_service(_worker(settings), loop)
         elif args.command == "keys":
             asyncio.run(_keys_create(settings, args.workspace, args.label))
         elif args.command == "vault":

@@ -34,7 +34,7 @@ from adapters.persistence.tortoise.directory import (
 from adapters.persistence.tortoise.messages import TortoiseMessageStore
 from adapters.persistence.tortoise.sql import WORKER
 from adapters.queue.inprocess import InProcessWorkQueue
-from adapters.queue.procrastinate_queue import ProcrastinateWorkQueue
+from adapters.queue.procrastinate_queue import ProcrastinateWorkQueue, answer_job
 from adapters.sandbox.twilio_double import TwilioDoubleStore
 from adapters.sharded_transport import ShardedTransport
 from adapters.text.graphemes import RegexSegmenter
@@ -112,9 +112,13 @@ class Container(containers.DeclarativeContainer):
     )
 
     memory_db = providers.Singleton(MemoryDatabase)
+    # PostgreSQL: a webhook's answer job is written in the message's own transaction.
+    job_in_transaction = providers.Selector(
+        config.queue, inprocess=providers.Object(None), procrastinate=providers.Object(answer_job)
+    )
     message_store = providers.Selector(
         config.persistence,
-        tortoise=providers.Singleton(TortoiseMessageStore),
+        tortoise=providers.Singleton(TortoiseMessageStore, job=job_in_transaction),
         memory=providers.Singleton(MemoryMessageStore, memory_db),
     )
     # One agent cache per process, shared by both agent stores: an edit made through the

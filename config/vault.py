@@ -38,11 +38,22 @@ def make_keyring(settings: Settings) -> KeyRing | None:
     return None
 
 
+# Secrets opened and kept, at most this many (then the memo starts over).
+OPENED_MAX = 1024
+
+
 class ConfiguredVault:
-    """SecretVault over AesGcmVault whose keyring may be installed once the database is open."""
+    """SecretVault over AesGcmVault whose keyring may be installed once the database is open.
+
+    Opening is memoised by (ciphertext, context): every message opens its channel's auth
+    token (webhook signature, typing indicator, send) and its agent's sealed executor
+    secrets, and a sealed value never changes (a new secret or a rotation is a new ciphertext,
+    with fresh nonces). What the memo holds is what each caller held anyway; it is emptied
+    when a keyring is installed, so a key removed from the ring stops opening anything."""
 
     def __init__(self, keyring: KeyRing | None) -> None:
         self._vault = AesGcmVault(keyring) if keyring is not None else None
+        self._opened: dict[tuple[str, str], str] = {}
 
     @property
     def ready(self) -> bool:
@@ -50,6 +61,7 @@ class ConfiguredVault:
 
     def install(self, keyring: KeyRing) -> None:
         self._vault = AesGcmVault(keyring)
+        self._opened.clear()
 
     def _inner(self) -> AesGcmVault:
         if self._vault is None:
@@ -60,7 +72,14 @@ class ConfiguredVault:
         return self._inner().encrypt(plaintext, context)
 
     def decrypt(self, ciphertext: str, context: str) -> str:
-        return self._inner().decrypt(ciphertext, context)
+        key = (ciphertext, context)
+        opened = self._opened.get(key)
+        if opened is None:
+            opened = self._inner().decrypt(ciphertext, context)  # VaultError: nothing kept
+            if len(self._opened) >= OPENED_MAX:
+                self._opened.clear()
+            self._opened[key] = opened
+        return opened
 
     def is_current(self, ciphertext: str) -> bool:
         return self._inner().is_current(ciphertext)

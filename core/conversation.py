@@ -121,7 +121,7 @@ class Intake:
             opt_out=opt_out,
             control=control,
         )
-        if not result.duplicate:
+        if not result.duplicate and not result.queued:
             await self.queue.enqueue(result.session_id)
         return result
 

@@ -78,7 +78,10 @@ class MessageStore(Protocol):
         In the same transaction the session's summary follows: its last message (and when),
         and its `needs_attention` flag set to `attention`, or to `attention_if_paused` when the
         session is paused (None: the flag is left as stored). The flags are the core's
-        decisions (core.operations); a store only keeps them."""
+        decisions (core.operations); a store only keeps them.
+
+        A store that also queues the session's work in that transaction (the job engine in the
+        same database) says so with `queued=True`; the caller then enqueues nothing."""
         ...
 
     async def next_pending(self, session_id: str) -> StoredMessage | None:

@@ -112,6 +112,9 @@ class AcceptResult:
     message_id: int
     duplicate: bool
     lead_id: str
+    # The session's work was already queued in the message's own transaction (PostgreSQL's
+    # job engine): nothing is left to enqueue.
+    queued: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,10 @@ One job kind, `answer_session(session_id)`, deferred with `lock=session_id` (Pro
 jobs sharing a lock one at a time, in creation order, whatever process takes them) and
 `queueing_lock=session_id` (at most one waiting job per session: the job drains every pending
 message of its session, so a second waiting one would have nothing to do).
+
+A webhook's job is not deferred through `enqueue`: `answer_job` gives the message store the
+same row as one statement of the message's own transaction (one commit per acknowledged
+webhook, and no window between the commit and the defer where a crash loses the job).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import procrastinate
 from procrastinate import exceptions as pexc
@@ -21,6 +26,23 @@ log = logging.getLogger(__name__)
 
 QUEUE = "sessions"
 TASK = "answer_session"
+
+
+# The row procrastinate_defer_jobs_v1 inserts for `defer_async(session_id=...)` configured
+# with lock=queueing_lock=session_id, as one statement a caller runs inside its own
+# transaction. A job of the session already waiting is not an error here (Procrastinate's
+# unique violation would abort the caller's transaction): it drains this message too.
+# tests/postgres/test_job_in_transaction.py checks it against the installed schema.
+_ANSWER_JOB = """
+INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock, queueing_lock, args)
+VALUES ($1, $2, 0, $3, $3, jsonb_build_object('session_id', CAST($3 AS text)))
+ON CONFLICT (queueing_lock) WHERE status = 'todo' DO NOTHING
+"""
+
+
+def answer_job(session_id: str) -> tuple[str, list[Any]]:
+    """The statement that queues `answer_session(session_id)` in the caller's transaction."""
+    return _ANSWER_JOB, [QUEUE, TASK, session_id]
 
 
 def psycopg_conninfo(database_url: str) -> str:

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from quart import Blueprint, Response, request
-from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from adapters.channels.base import InboundDeps
 from adapters.inbound.http.public_url import PublicUrl
 from adapters.observability.logs import bind
 from adapters.twilio.errors import described
+from adapters.twilio.signature import signature_valid
 from ports.driving import ResolvedChannel
 from ports.errors import InvalidInput, NotFound, StoreUnavailable
 from ports.values import InboundMessage
@@ -69,7 +69,7 @@ def signature_ok(
         return False
     if form.get("AccountSid") != channel.settings.get("account_sid"):
         return False
-    return bool(RequestValidator(token).validate(public_url.of(request), form, signature))
+    return signature_valid(token, public_url.of(request), form, signature)
 
 
 def twilio_inbound_blueprint(

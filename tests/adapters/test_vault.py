@@ -379,3 +379,19 @@ def test_dev_keyring_broken_file_names_the_path_not_the_key(tmp_path: Path) -> N
     with pytest.raises(ValueError, match=r"vault\.keys") as info:
         load_or_create_dev_keyring(tmp_path)
     assert SECRET_TEXT[:8] not in str(info.value)
+
+
+def test_the_configured_vault_memoises_openings_and_forgets_them_with_its_keyring() -> None:
+    from config.vault import ConfiguredVault
+
+    first, second = KeyRing.generate("k1"), KeyRing.generate("k2")
+    configured = ConfiguredVault(first)
+    sealed = configured.encrypt("token", "channel:a")
+    assert configured.decrypt(sealed, "channel:a") == "token"
+    assert configured.decrypt(sealed, "channel:a") == "token"  # from the memo
+    with pytest.raises(VaultError):  # the context is part of what is remembered
+        configured.decrypt(sealed, "channel:b")
+
+    configured.install(second)  # k1 is gone: what it sealed opens no more
+    with pytest.raises(VaultError):
+        configured.decrypt(sealed, "channel:a")

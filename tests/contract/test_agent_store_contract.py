@@ -148,3 +148,70 @@ async def test_an_edit_in_this_process_is_seen_at_once_by_both_stores(tmp_path: 
         assert (await worker.get_agent(agent.id.upper())).name == "v3"  # type: ignore[union-attr]
         await api.delete_agent(agent.id)
         assert await worker.get_agent(agent.id) is None
+
+
+def channel(agent_id: str, token: str, enabled: bool = True) -> ChannelRecord:
+    return ChannelRecord(
+        agent_id, "whatsapp", {"phone_number": "+14155238886"}, {"auth_token": token}, enabled, T0
+    )
+
+
+async def test_a_channel_edited_through_another_store_is_seen_once_its_entry_expires(
+    tmp_path: Path,
+) -> None:
+    from adapters.persistence.tortoise.directory import AgentCache, TortoiseAgentStore
+
+    async with _tortoise_on(f"sqlite://{tmp_path / 'gateway.sqlite3'}") as stores:
+        clock = FakeClock()
+        ours = TortoiseAgentStore(cache=AgentCache(ttl_s=2.0, clock=clock))
+        other_process = TortoiseAgentStore(cache=AgentCache())
+        agent = await other_process.create_agent(await workspace(stores), "a", {}, T0)
+        assert await ours.get_channel(agent.id, "whatsapp") is None  # a miss is not kept
+        await other_process.save_channel(channel(agent.id, "v1.k1.one"))
+        first = await ours.get_channel(agent.id, "whatsapp")
+        assert first is not None and first.secrets == {"auth_token": "v1.k1.one"}
+        first.secrets["auth_token"] = "changed by a caller"  # never reaches the cache
+
+        await other_process.save_channel(channel(agent.id, "v1.k1.two", enabled=False))
+        clock.now += 1.9
+        kept = await ours.get_channel(agent.id, "whatsapp")
+        assert kept is not None and (kept.secrets["auth_token"], kept.enabled) == (
+            "v1.k1.one", True,
+        )  # fmt: skip
+        clock.now += 0.2
+        fresh = await ours.get_channel(agent.id, "whatsapp")
+        assert fresh is not None and (fresh.secrets["auth_token"], fresh.enabled) == (
+            "v1.k1.two", False,
+        )  # fmt: skip
+
+        await other_process.delete_channel(agent.id, "whatsapp")
+        assert await ours.get_channel(agent.id, "whatsapp") is not None  # still cached
+        clock.now += 2.1
+        assert await ours.get_channel(agent.id, "whatsapp") is None
+
+
+async def test_a_channel_edit_in_this_process_is_seen_at_once_by_both_stores(
+    tmp_path: Path,
+) -> None:
+    from adapters.persistence.tortoise.directory import AgentCache, TortoiseAgentStore
+    from adapters.persistence.tortoise.sql import WORKER
+
+    async with _tortoise_on(f"sqlite://{tmp_path / 'gateway.sqlite3'}") as stores:
+        shared = AgentCache(ttl_s=3600)
+        api, worker = TortoiseAgentStore(cache=shared), TortoiseAgentStore(WORKER, cache=shared)
+        agent = await api.create_agent(await workspace(stores), "a", {}, T0)
+        await api.save_channel(channel(agent.id, "v1.k1.one"))
+        seen = await worker.get_channel(agent.id.upper(), "whatsapp")
+        assert seen is not None and seen.secrets["auth_token"] == "v1.k1.one"
+
+        await api.save_channel(channel(agent.id, "v1.k1.two"))
+        seen = await worker.get_channel(agent.id, "whatsapp")
+        assert seen is not None and seen.secrets["auth_token"] == "v1.k1.two"
+
+        await api.delete_channel(agent.id.upper(), "whatsapp")
+        assert await worker.get_channel(agent.id, "whatsapp") is None
+
+        await api.save_channel(channel(agent.id, "v1.k1.three"))
+        assert await worker.get_channel(agent.id, "whatsapp") is not None
+        await api.delete_agent(agent.id)  # its channels go with it
+        assert await worker.get_channel(agent.id, "whatsapp") is None

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.delivery import DeliveryReports
-from ports.errors import Conflict
+from ports.errors import Conflict, NotFound
 from ports.values import AcceptResult, ChannelRecord, InboundMessage, LeadRecord, SendReceipt
 from tests.contract.conftest import Stores
 
@@ -259,6 +259,36 @@ async def test_a_failed_user_message_is_no_longer_pending(stores: Stores) -> Non
     assert pending is not None and pending.id == reply.id
     [user, _] = await stores.messages.session_messages(result.session_id)
     assert user.status == "failed"
+
+
+async def test_completing_an_unknown_message_keeps_nothing(stores: Stores) -> None:
+    agent_id = await new_agent(stores)
+    result = await accept(stores, agent_id, "SM1")
+    with pytest.raises(NotFound):
+        await stores.messages.complete(result.message_id + 1000, "answered", "ok", at(1))
+    assert [m.role for m in await stores.messages.session_messages(result.session_id)] == ["user"]
+    summary = await stores.messages.session_summary(result.session_id)
+    assert summary is not None and summary.last_message == "hi"
+
+
+async def test_a_reply_completed_with_a_reason_keeps_it_and_is_the_last_message(
+    stores: Stores,
+) -> None:
+    agent_id = await new_agent(stores)
+    result = await accept(stores, agent_id, "SM1")
+    reply = await stores.messages.complete(
+        result.message_id, "failed", "sorry", at(1), reason="poison", attention=True
+    )
+    [user, stored] = await stores.messages.session_messages(result.session_id)
+    assert (user.status, user.error, stored.id, stored.reply_to_id) == (
+        "failed", "poison", reply.id, result.message_id,
+    )  # fmt: skip
+    assert (reply.contact, reply.kind, reply.session_id) == (
+        "+14155550100", "whatsapp", result.session_id,
+    )  # fmt: skip
+    summary = await stores.messages.session_summary(result.session_id)
+    assert summary is not None
+    assert (summary.last_message, summary.needs_attention) == ("sorry", True)
 
 
 async def test_record_delivery_only_moves_forward(stores: Stores) -> None:

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from dependency_injector import providers
 
 from adapters.queue.inprocess import InProcessWorkQueue
 from config.container import build_container
-from core.conversation import APOLOGY
+from core.conversation import APOLOGY, Intake
 from ports.errors import SendFailed, SendOutcomeUnknown
-from ports.values import ANSWERED, ASSISTANT, USER, HistoryEntry, SendReceipt, StoredMessage
+from ports.values import (
+    ANSWERED,
+    ASSISTANT,
+    USER,
+    AcceptResult,
+    HistoryEntry,
+    SendReceipt,
+    StoredMessage,
+)
 from tests.conftest import SettingsFactory
 from tests.unit.fakes import PHONE, FakeExecutor, FakeSender, World
 
@@ -59,6 +68,29 @@ async def test_a_duplicate_is_acknowledged_but_neither_stored_nor_queued_again(
     assert len(await world.messages.session_messages(first.session_id)) == 1
     lead = await world.messages.lead_for_session(first.session_id)
     assert lead is not None and lead.message_count == 1
+
+
+async def test_a_message_whose_store_queued_its_job_is_not_enqueued_again(world: World) -> None:
+    """PostgreSQL's store writes the answer job in the message's transaction (queued=True):
+    Intake then defers nothing (no second commit per webhook)."""
+    agent = await world.new_agent()
+    store = world.messages
+
+    class QueuingStore:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        async def accept_inbound(self, *args: object, **kwargs: object) -> AcceptResult:
+            result = await store.accept_inbound(*args, **kwargs)  # type: ignore[arg-type]
+            return dataclasses.replace(result, queued=not result.duplicate)
+
+    intake = Intake(QueuingStore(), world.queue, world.clock, world.catalog)  # type: ignore[arg-type]
+
+    result = await intake.accept(world.inbound(agent, "SM1", "hello"))
+
+    assert (result.duplicate, result.queued) == (False, True)
+    assert world.queue.enqueued == []
+    assert len(await store.session_messages(result.session_id)) == 1
 
 
 async def test_record_delivery_moves_forward_only(world: World) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from adapters.vault.aesgcm import KeyRing
-from config.settings import Settings, SettingsError, log_level, parse_vault_keys
+from config.settings import Settings, SettingsError, event_loop, log_level, parse_vault_keys
 from config.vault import make_keyring
 
 KEY = bytes(range(0xE0, 0x100))
@@ -244,6 +244,31 @@ def test_log_level() -> None:
     assert log_level({"LOG_LEVEL": "debug"}) == "DEBUG"
     with pytest.raises(SettingsError, match="LOG_LEVEL"):
         log_level({"LOG_LEVEL": "loud"})
+
+
+def test_event_loop() -> None:
+    assert event_loop({}) == "uvloop"
+    assert event_loop({"EVENT_LOOP": " AsyncIO "}) == "asyncio"
+    with pytest.raises(SettingsError, match="EVENT_LOOP"):
+        event_loop({"EVENT_LOOP": "trio"})
+
+
+def test_the_service_runs_on_the_chosen_event_loop() -> None:
+    import asyncio
+
+    import uvloop
+
+    from app import run_service
+
+    seen: list[type] = []
+
+    async def record() -> None:
+        seen.append(type(asyncio.get_running_loop()))
+
+    run_service(record(), "uvloop")
+    run_service(record(), "asyncio")
+    assert seen[0] is uvloop.Loop
+    assert not issubclass(seen[1], uvloop.Loop)
 
 
 def test_repr_shows_neither_keys_nor_the_database_password(tmp_path: Path) -> None:

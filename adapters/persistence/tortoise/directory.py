@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -45,7 +46,12 @@ class AgentCache:
     once per agent per `ttl_s`. Chosen over a version check per look-up, which would put a
     database round trip back on every webhook and every answer.
 
-    One cache is shared by the stores of a process (webhooks' and worker's connections)."""
+    One cache is shared by the stores of a process (webhooks' and worker's connections).
+
+    Channels are kept the same way, by (agent id, kind): every webhook, typing indicator and
+    send reads its channel, three reads of the same row per message. A save or delete through
+    this process drops the entry at once; other processes see it within `ttl_s`. A missing
+    channel is not kept (one configured meanwhile in another process is found at once)."""
 
     def __init__(
         self, ttl_s: float = AGENT_CACHE_TTL_S, clock: Callable[[], float] = time.monotonic
@@ -53,6 +59,19 @@ class AgentCache:
         self.ttl_s = ttl_s
         self._clock = clock
         self._entries: dict[str, tuple[float, AgentRecord]] = {}
+        self._channels: dict[tuple[str, str], tuple[float, ChannelRecord]] = {}
+
+    def get_channel(self, agent_id: str, kind: str) -> ChannelRecord | None:
+        entry = self._channels.get((agent_id, kind))
+        if entry is None or entry[0] <= self._clock():
+            return None
+        return entry[1]
+
+    def put_channel(self, record: ChannelRecord) -> None:
+        self._channels[(record.agent_id, record.kind)] = (self._clock() + self.ttl_s, record)
+
+    def forget_channel(self, agent_id: str, kind: str) -> None:
+        self._channels.pop((agent_id, kind), None)
 
     def get(self, agent_id: str) -> AgentRecord | None:
         entry = self._entries.get(agent_id)
@@ -73,6 +92,13 @@ class AgentCache:
         for name in [n for n, (_, a) in self._entries.items() if a.id == agent_id]:
             del self._entries[name]
         self._entries.pop(agent_id, None)
+        for key in [k for k in self._channels if k[0] == agent_id]:
+            del self._channels[key]
+
+
+def _copy(record: ChannelRecord) -> ChannelRecord:
+    """A cached record is never handed out itself: its dicts may be changed by a caller."""
+    return dataclasses.replace(record, settings=dict(record.settings), secrets=dict(record.secrets))
 
 
 class TortoiseAgentStore:
@@ -171,11 +197,14 @@ class TortoiseAgentStore:
         key = as_uuid(agent_id)
         if key is None:
             return None
+        cached = self._agents.get_channel(str(key), kind)
+        if cached is not None:
+            return _copy(cached)
         rows = await fetch(_CHANNEL, [str(key), kind], self._c)
         if not rows:
             return None
         r = rows[0]
-        return ChannelRecord(
+        record = ChannelRecord(
             agent_id=str(key),
             kind=kind,
             settings=dict(to_json(r["settings"])),
@@ -183,6 +212,8 @@ class TortoiseAgentStore:
             enabled=bool(r["enabled"]),
             updated_at=to_time(r["updated_at"]),
         )
+        self._agents.put_channel(_copy(record))
+        return record
 
     @unavailable_on_db_error
     async def save_channel(self, record: ChannelRecord) -> ChannelRecord:
@@ -192,15 +223,27 @@ class TortoiseAgentStore:
             "enabled": record.enabled,
             "updated_at": record.updated_at,
         }
+        self._forget_channel(record.agent_id, record.kind)
         row, _ = await Channel.update_or_create(
             defaults=values, agent_id=record.agent_id, kind=record.kind
         )
+        self._forget_channel(record.agent_id, record.kind)  # a read meanwhile kept the old one
         return to_channel(row)
+
+    def _forget_channel(self, agent_id: str, kind: str) -> None:
+        key = as_uuid(agent_id)
+        if key is not None:
+            self._agents.forget_channel(str(key), kind)
 
     @unavailable_on_db_error
     async def delete_channel(self, agent_id: str, kind: str) -> bool:
         key = as_uuid(agent_id)
-        return key is not None and await Channel.filter(agent_id=key, kind=kind).delete() > 0
+        if key is None:
+            return False
+        self._forget_channel(agent_id, kind)
+        deleted = await Channel.filter(agent_id=key, kind=kind).delete() > 0
+        self._forget_channel(agent_id, kind)
+        return deleted
 
     @unavailable_on_db_error
     async def list_channels(self, agent_id: str) -> list[ChannelRecord]:

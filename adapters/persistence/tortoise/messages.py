@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +17,12 @@ from adapters.persistence.tortoise.mappers import (
 from adapters.persistence.tortoise.models import Message, Session
 from adapters.persistence.tortoise.sql import (
     DEFAULT,
+    Statement,
     as_uuid,
     execute,
     fetch,
     now_param,
+    on_postgres,
     to_time,
     transaction,
     unavailable_on_db_error,
@@ -198,6 +201,29 @@ UPDATE message SET status = ?, pending = ?, updated_at = ?, external_id = ? WHER
 _SUMMARY_OF_MESSAGE = _SUMMARY.replace(
     "WHERE id = ?", "WHERE id = (SELECT session_id FROM message WHERE id = ?)"
 )
+# PostgreSQL: complete() as one statement (one round trip instead of BEGIN, three statements
+# and COMMIT), the same three steps as data-modifying CTEs. The summary takes the reply's id:
+# the statement cannot see the row it inserts, and the reply is the session's newest message
+# (a user message stored meanwhile has a lower id, or sets the summary itself afterwards).
+_COMPLETE_PG = """
+WITH final AS (
+  UPDATE message SET status = $1, pending = FALSE, error = COALESCE($2, error), updated_at = $3
+  WHERE id = $4
+  RETURNING id, session_id, agent_id, kind
+), reply AS (
+  INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, reply_to_id,
+                       created_at, updated_at)
+  SELECT session_id, agent_id, kind, 'assistant', $5, $6, TRUE, id, $3, $3 FROM final
+  RETURNING id, session_id, agent_id, kind
+), summary AS (
+  UPDATE session SET last_message_id = reply.id, last_message_at = $3, last_message = $7,
+    needs_attention = COALESCE(CAST($8 AS BOOLEAN), session.needs_attention)
+  FROM reply
+  WHERE session.id = reply.session_id AND COALESCE(session.last_message_id, 0) < reply.id
+)
+SELECT reply.id, reply.session_id, reply.agent_id, reply.kind, s.contact
+FROM reply JOIN session s ON s.id = reply.session_id
+"""
 _LEAD_OF_SESSION = """
 SELECT l.id, l.agent_id, l.platform, l.contact, l.name, l.first_seen_at, l.last_seen_at,
        l.message_count, l.opted_out
@@ -224,10 +250,20 @@ def _summary(r: dict[str, Any]) -> SessionSummary:
 
 class TortoiseMessageStore:
     """`connection` names the Tortoise connection for the hot statements: the worker's store
-    uses its own (see sql.WORKER)."""
+    uses its own (see sql.WORKER).
 
-    def __init__(self, connection: str = DEFAULT) -> None:
+    `job`, on PostgreSQL, gives the statement that queues a session's answer job in the
+    job engine's table (adapters.queue.procrastinate_queue.answer_job): accept_inbound runs it
+    in the message's transaction, so one commit stores both and no crash can come between."""
+
+    def __init__(
+        self, connection: str = DEFAULT, job: Callable[[str], Statement] | None = None
+    ) -> None:
         self._c = connection
+        self._job = job
+
+    def _job_of(self, session_id: str) -> list[Statement]:
+        return [] if self._job is None else [self._job(session_id)]
 
     @unavailable_on_db_error
     async def accept_inbound(
@@ -252,6 +288,7 @@ class TortoiseMessageStore:
                                    HELD, RECEIVED, control, control, message.external_id, when,
                                    when, session_id]),
                 (_SUMMARY, [when, preview, attention_if_paused, attention, session_id]),
+                *self._job_of(session_id),  # the answer job, in this commit (PostgreSQL)
             ],
             abort_if_empty=True,  # a MessageSid already stored: the lead is not touched either
             connection=self._c,
@@ -261,7 +298,8 @@ class TortoiseMessageStore:
             key = [message.agent_id, message.kind, message.external_id]
             existing = await fetch(_BY_EXTERNAL_ID, key, self._c)
             return AcceptResult(existing[0]["session_id"], int(existing[0]["id"]), True, "")
-        return AcceptResult(session_id, int(rows[0]["id"]), False, str(rows[0]["lead_id"]))
+        queued = self._job is not None
+        return AcceptResult(session_id, int(rows[0]["id"]), False, str(rows[0]["lead_id"]), queued)
 
     @unavailable_on_db_error
     async def next_pending(self, session_id: str) -> StoredMessage | None:
@@ -297,16 +335,13 @@ class TortoiseMessageStore:
     ) -> StoredMessage:
         when = now_param(at, self._c)
         preview = reply[:LAST_MESSAGE_CHARS]
-        rows = await transaction(
-            [
-                (_SET_FINAL, [user_status, False, reason, when, user_message_id]),
-                (_INSERT_REPLY, [reply, QUEUED, True, when, when, user_message_id]),
-                (_SUMMARY_OF_MESSAGE, [when, preview, attention, attention, user_message_id]),
-            ],
-            abort_if_empty=True,  # no such user message: nothing is kept
-            connection=self._c,
-            result_of=1,
-        )
+        if on_postgres(self._c):
+            values = [user_status, reason, when, user_message_id, reply, QUEUED, preview, attention]
+            rows: list[dict[str, Any]] | None = await fetch(_COMPLETE_PG, values, self._c)
+        else:
+            rows = await self._complete_sqlite(
+                user_message_id, user_status, reply, when, preview, reason, attention
+            )
         if not rows:
             raise NotFound(f"no message {user_message_id}")
         stored = rows[0]
@@ -321,6 +356,27 @@ class TortoiseMessageStore:
             status=QUEUED,
             created_at=at,
             reply_to_id=user_message_id,
+        )
+
+    async def _complete_sqlite(
+        self,
+        user_message_id: int,
+        user_status: str,
+        reply: str,
+        when: Any,
+        preview: str,
+        reason: str | None,
+        attention: bool | None,
+    ) -> list[dict[str, Any]] | None:
+        return await transaction(
+            [
+                (_SET_FINAL, [user_status, False, reason, when, user_message_id]),
+                (_INSERT_REPLY, [reply, QUEUED, True, when, when, user_message_id]),
+                (_SUMMARY_OF_MESSAGE, [when, preview, attention, attention, user_message_id]),
+            ],
+            abort_if_empty=True,  # no such user message: nothing is kept
+            connection=self._c,
+            result_of=1,
         )
 
     @unavailable_on_db_error

@@ -31,6 +31,10 @@ def dialect(conn: BaseDBAsyncClient) -> str:
     return str(conn.schema_generator.DIALECT)
 
 
+def on_postgres(connection: str = "default") -> bool:
+    return dialect(connections.get(connection)) == "postgres"
+
+
 def db_time(conn: BaseDBAsyncClient, value: datetime) -> Any:
     """Tortoise keeps SQLite datetimes as ISO text; asyncpg takes datetime objects."""
     if dialect(conn) == "postgres":
