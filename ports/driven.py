@@ -68,7 +68,10 @@ class MessageStore(Protocol):
         In the same transaction the session's summary follows: its last message (and when),
         and its `needs_attention` flag set to `attention`, or to `attention_if_paused` when the
         session is paused (None: the flag is left as stored). The flags are the core's
-        decisions (core.operations); a store only keeps them."""
+        decisions (core.operations); a store only keeps them.
+
+        When the message creates its lead and the agent has a lead webhook, the lead's
+        pending delivery (LeadWebhookStore) is written in the same transaction."""
         ...
 
     async def next_pending(self, session_id: str) -> StoredMessage | None:
@@ -445,9 +448,11 @@ class LeadEventPoster(Protocol):
 
 
 class LeadWebhookStore(Protocol):
-    """New-lead webhooks and their deliveries. A delivery row is written by
-    `MessageStore.accept_inbound` in the transaction that creates a lead, when its agent has
-    a webhook; these methods deliver and log it. Raises StoreUnavailable like the others."""
+    """New-lead webhooks and their deliveries. A delivery row (id `lead_event_id(agent,
+    platform, contact)`, status pending) is written by `MessageStore.accept_inbound` in the
+    transaction that creates a lead, when its agent has a webhook; these methods deliver and
+    log it. Deleting an agent deletes its webhook and deliveries. Raises StoreUnavailable like
+    the others."""
 
     async def get_webhook(self, agent_id: str) -> LeadWebhook | None: ...
 
@@ -483,7 +488,13 @@ class LeadWebhookStore(Protocol):
         ...
 
     async def due_deliveries(self, limit: int) -> list[tuple[str, datetime]]:
-        """Pending, unclaimed deliveries (id, next attempt time), soonest first (recovery)."""
+        """Pending deliveries (id, time of the next attempt: not before a claim's lease ends,
+        so one claimed by a process that died is taken again then), soonest first (recovery)."""
+        ...
+
+    async def is_unattempted(self, delivery_id: str) -> bool:
+        """True when this delivery is pending and was never attempted (a new lead's event,
+        which the intake then schedules)."""
         ...
 
     async def recent_deliveries(self, agent_id: str, limit: int) -> list[LeadDelivery]:

@@ -8,6 +8,7 @@ from typing import Any
 from tortoise.functions import Min
 
 from adapters.persistence.cursor import SESSIONS, decode_cursor, encode_cursor
+from adapters.persistence.tortoise.lead_webhooks import lead_event_statement
 from adapters.persistence.tortoise.mappers import lead_from_row, message_from_row
 from adapters.persistence.tortoise.models import Message, Session
 from adapters.persistence.tortoise.sql import (
@@ -226,6 +227,7 @@ class TortoiseMessageStore:
                 (_INSERT_MESSAGE, [message.agent_id, message.kind, message.body, HELD,
                                    RECEIVED, message.external_id, when, when, session_id]),
                 (_SUMMARY, [when, preview, attention_if_paused, attention, session_id]),
+                lead_event_statement(message, when),
             ],
             abort_if_empty=True,  # a MessageSid already stored: the lead is not touched either
             connection=self._c,
