@@ -207,6 +207,7 @@ async def _keys_create(settings: Settings, workspace: str, label: str | None = N
 async def _vault_rotate(settings: Settings) -> None:
     async with database_session(build_container(settings)) as container:
         changed = await container.admin().rotate_secrets()
+        changed += await container.lead_webhooks().rotate_secrets()  # webhook secrets too
     print(f"re-encrypted {changed} secret(s) with the newest key")
 
 
