@@ -102,7 +102,11 @@ def create_app(container: Container | None = None) -> Quart:
     app.register_blueprint(
         limit_refusals(
             admin_api_blueprint(
-                container.admin(), channels, container.channel_directory(), public_url
+                container.admin(),
+                channels,
+                container.channel_directory(),
+                public_url,
+                container.lead_webhooks(),
             )
         )
     )
