@@ -119,6 +119,7 @@ def create_app(container: Container | None = None) -> Quart:
             public_url,
             container.settings().data_dir,
             SessionVersions(container.workspace_store()),
+            container.lead_webhooks(),
         )
     )
     # SANDBOX=true (./scripts/run); never in prod, even with Settings built by hand.
