@@ -114,7 +114,11 @@ def create_app(container: Container | None = None) -> Quart:
     app.register_blueprint(
         limit_refusals(
             admin_api_blueprint(
-                container.admin(), channels, container.channel_directory(), public_url
+                container.admin(),
+                channels,
+                container.channel_directory(),
+                public_url,
+                container.lead_webhooks(),
             )
         )
     )
@@ -127,6 +131,7 @@ def create_app(container: Container | None = None) -> Quart:
             public_url,
             container.settings().data_dir,
             SessionVersions(container.workspace_store()),
+            container.lead_webhooks(),
         )
     )
     # SANDBOX=true (./scripts/run); never in prod, even with Settings built by hand.
@@ -219,6 +224,7 @@ async def _keys_create(settings: Settings, workspace: str, label: str | None = N
 async def _vault_rotate(settings: Settings) -> None:
     async with database_session(build_container(settings)) as container:
         changed = await container.admin().rotate_secrets()
+        changed += await container.lead_webhooks().rotate_secrets()  # webhook secrets too
     print(f"re-encrypted {changed} secret(s) with the newest key")
 
 

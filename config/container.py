@@ -15,8 +15,10 @@ from adapters.channels.base import PluginDeps
 from adapters.clock import SystemClock
 from adapters.executors.bridge import GraphExecutorBridge
 from adapters.executors.egress import EgressPolicy, executor_client
+from adapters.inbound.http.admin_api import lead_json, phone_platforms
 from adapters.inbound.http.public_url import PublicUrl, parse_networks
 from adapters.observability.metrics import GatewayMetrics, MeteredExecutor, MeteredSender
+from adapters.persistence.memory.lead_webhooks import MemoryLeadWebhookStore
 from adapters.persistence.memory.stores import (
     MemoryAgentStore,
     MemoryDatabase,
@@ -31,19 +33,28 @@ from adapters.persistence.tortoise.directory import (
     TortoiseLeadStore,
     TortoiseWorkspaceStore,
 )
+from adapters.persistence.tortoise.lead_webhooks import TortoiseLeadWebhookStore
 from adapters.persistence.tortoise.messages import TortoiseMessageStore
 from adapters.persistence.tortoise.sql import WORKER
 from adapters.queue.inprocess import InProcessWorkQueue
-from adapters.queue.procrastinate_queue import ProcrastinateWorkQueue, answer_job
+from adapters.queue.inprocess_deliveries import InProcessDeliveryScheduler
+from adapters.queue.procrastinate_queue import (
+    ProcrastinateDeliveryScheduler,
+    ProcrastinateWorkQueue,
+    answer_job,
+)
 from adapters.sandbox.twilio_double import TwilioDoubleStore
 from adapters.sharded_transport import ShardedTransport
 from adapters.text.graphemes import RegexSegmenter
+from adapters.webhooks.signed_poster import SignedWebhookPoster
 from config.channels import build_registry
-from config.settings import Settings
+from config.settings import Settings, _float
 from config.vault import ConfiguredVault, make_keyring
 from core.administration import AdministrationService, ChannelDirectoryService
 from core.conversation import Intake, Recovery, Responder
 from core.executor_secrets import OpenedSecretsExecutor
+from core.lead_events import RetryPolicy
+from core.lead_webhook import LeadEventDelivery, LeadSerializer, LeadWebhooks
 from core.truncation import TruncationPolicy
 
 
@@ -86,6 +97,18 @@ def _http_client() -> httpx.AsyncClient:
             lambda each: httpx.AsyncHTTPTransport(verify=context, limits=each), limits
         ),
     )
+
+
+def _lead_serializer(channels: Any) -> LeadSerializer:
+    """A lead as GET /api/leads shows it: the lead event's `lead`."""
+    is_phone = phone_platforms(channels)
+    return lambda lead: lead_json(lead, is_phone)
+
+
+def _retry_policy(settings: Settings) -> RetryPolicy:
+    """LEAD_WEBHOOK_RETRY_BASE_S (default 10): the first retry's wait, doubled after each."""
+    base = _float(settings.environ, "LEAD_WEBHOOK_RETRY_BASE_S", 10.0, zero_allowed=False)
+    return RetryPolicy(base_delay_s=base)
 
 
 class Container(containers.DeclarativeContainer):
@@ -164,6 +187,26 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
+    # The new-lead webhook: webhooks and the delivery outbox (the worker's connection posts).
+    lead_webhook_store = providers.Selector(
+        config.persistence,
+        tortoise=providers.Singleton(TortoiseLeadWebhookStore),
+        memory=providers.Singleton(MemoryLeadWebhookStore, memory_db),
+    )
+    worker_lead_webhook_store = providers.Selector(
+        config.persistence,
+        tortoise=providers.Singleton(TortoiseLeadWebhookStore, connection=WORKER),
+        memory=providers.Singleton(MemoryLeadWebhookStore, memory_db),
+    )
+    # SQLite: in-process timers. PostgreSQL: `deliver_lead_event` Procrastinate jobs.
+    delivery_scheduler = providers.Selector(
+        config.queue,
+        inprocess=providers.Singleton(InProcessDeliveryScheduler),
+        procrastinate=providers.Singleton(ProcrastinateDeliveryScheduler, queue),
+    )
+    # Signed POSTs under the agents' egress rules, through the agents' own client.
+    lead_event_poster = providers.Singleton(SignedWebhookPoster, executor_http, egress)
+
     metrics = providers.Singleton(GatewayMetrics)
     # Stored executor specs hold sealed secrets: they are opened (vault, no database) just
     # before the bridge runs them.
@@ -211,8 +254,31 @@ class Container(containers.DeclarativeContainer):
     truncation = providers.Singleton(
         TruncationPolicy, segmenter=providers.Singleton(RegexSegmenter)
     )
+    lead_events = providers.Singleton(
+        LeadEventDelivery,
+        store=worker_lead_webhook_store,
+        poster=lead_event_poster,
+        vault=vault,
+        clock=clock,
+        scheduler=delivery_scheduler,
+        serialize=providers.Callable(_lead_serializer, channels),
+        policy=providers.Callable(_retry_policy, settings),
+    )
+    lead_webhooks = providers.Singleton(
+        LeadWebhooks,
+        store=lead_webhook_store,
+        agents=agent_store,
+        poster=lead_event_poster,
+        vault=vault,
+        clock=clock,
+    )
     intake = providers.Singleton(
-        Intake, store=message_store, queue=queue, clock=clock, catalog=channels
+        Intake,
+        store=message_store,
+        queue=queue,
+        clock=clock,
+        catalog=channels,
+        lead_events=lead_events,
     )
     responder = providers.Singleton(
         Responder,

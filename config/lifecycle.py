@@ -53,8 +53,31 @@ class Lifecycle:
             bind(session_id=session_id)
             await responder.answer_session(session_id)
 
+        await self._start_lead_events()
         await queue.start(answer)
         self._sweeper = asyncio.create_task(self._sweep(settings.recovery_interval_s))
+
+    async def _start_lead_events(self) -> None:
+        """New-lead webhook deliveries run through the job machinery (see the container)."""
+        deliveries = self.container.lead_events()
+
+        async def deliver(delivery_id: str) -> None:
+            bind(delivery_id=delivery_id)
+            await deliveries.deliver(delivery_id)
+
+        await self.container.delivery_scheduler().start(deliver)
+
+    async def _resume_lead_events(self, interval_s: float) -> None:
+        """Pending deliveries due before the sweep after next are scheduled again: at start
+        (one pending when the process was killed is delivered) and periodically (one whose
+        scheduling failed)."""
+        try:
+            deliveries = self.container.lead_events()
+            resumed = await deliveries.resume_pending(horizon_s=3 * interval_s)
+            if resumed:
+                log.debug("scheduled %d pending lead event(s)", resumed)
+        except Exception as e:
+            log.warning("lead event sweep failed: %s", type(e).__name__)
 
     async def _sweep(self, interval_s: float) -> None:
         """Queue sessions with pending work: at start (crash recovery) and then periodically,
@@ -75,6 +98,7 @@ class Lifecycle:
                     log.debug("queued %d session(s) with pending work", resumed)
             except Exception as e:
                 log.warning("recovery sweep failed: %s", type(e).__name__)
+            await self._resume_lead_events(interval_s)
             await asyncio.sleep(interval_s)
 
     async def ready(self) -> bool:
@@ -93,7 +117,9 @@ class Lifecycle:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        await self.container.queue().stop(self.container.settings().shutdown_deadline_s)
+        deadline_s = self.container.settings().shutdown_deadline_s
+        await self.container.delivery_scheduler().stop(deadline_s)
+        await self.container.queue().stop(deadline_s)
         await self.container.http().aclose()
         await self.container.executor_http().aclose()
         if self.uses_database:

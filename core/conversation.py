@@ -10,6 +10,7 @@ from datetime import timedelta
 from core import operations, reachability
 from core.delivery import DeliveryReports
 from core.errors import ValidationFailed
+from core.lead_webhook import LeadEventDelivery
 from core.session import SessionId
 from core.text import MAX_ID_CHARS, MAX_NAME_CHARS, storable
 from core.truncation import TruncationPolicy
@@ -95,6 +96,8 @@ class Intake:
     queue: WorkQueue
     clock: Clock
     catalog: ChannelCatalog
+    # Schedules a new lead's webhook event (core.lead_webhook); None: no lead webhooks.
+    lead_events: LeadEventDelivery | None = None
 
     def session_of(self, agent_id: str, kind: str, contact: str) -> str:
         prefix = _traits(self.catalog, kind).session_prefix
@@ -123,7 +126,13 @@ class Intake:
         )
         if not result.duplicate and not result.queued:
             await self.queue.enqueue(result.session_id)
+        await self._announce_lead(message, result)
         return result
+
+    async def _announce_lead(self, message: InboundMessage, result: AcceptResult) -> None:
+        """A new lead's webhook event is scheduled after the commit (never fails the accept)."""
+        if self.lead_events is not None and not result.duplicate:
+            await self.lead_events.announce(message)
 
     async def record_delivery(
         self, agent_id: str, kind: str, external_id: str, status: str, error: str | None

@@ -7,6 +7,7 @@ The secret is sealed in the vault, bound to `agent:<id>:lead-webhook:secret`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -24,11 +25,20 @@ from ports.driven import (
     SecretVault,
 )
 from ports.errors import VaultError
-from ports.values import LeadDelivery, LeadRecord, LeadWebhook, WebhookOutcome
+from ports.values import (
+    InboundMessage,
+    LeadDelivery,
+    LeadRecord,
+    LeadWebhook,
+    ShownWebhook,
+    WebhookOutcome,
+    lead_event_id,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_SECRET_CHARS = 500
+ANNOUNCE_TIMEOUT_S = 2.0  # the webhook's answer never waits longer for the scheduling
 LEASE = timedelta(seconds=60)  # longer than a POST may take (its timeout is 10 s)
 NO_WEBHOOK = "no lead webhook is configured"
 UNREADABLE = "the webhook secret cannot be opened"
@@ -36,17 +46,11 @@ UNREADABLE = "the webhook secret cannot be opened"
 LeadSerializer = Callable[[LeadRecord], Mapping[str, Any]]
 
 
+__all__ = ["LeadEventDelivery", "LeadWebhooks", "ShownWebhook", "webhook_secret_context"]
+
+
 def webhook_secret_context(agent_id: str) -> str:
     return f"agent:{agent_id}:lead-webhook:secret"
-
-
-@dataclass(frozen=True, slots=True)
-class ShownWebhook:
-    """A webhook as it may leave the service: never its secret."""
-
-    url: str
-    secret_set: bool
-    deliveries: tuple[LeadDelivery, ...] = ()
 
 
 @dataclass
@@ -124,6 +128,19 @@ class LeadEventDelivery:
     serialize: LeadSerializer
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
+    async def announce(self, message: InboundMessage) -> None:
+        """After an inbound message is stored: when it created a lead whose agent has a
+        webhook (its pending delivery was written with the lead), schedule the first attempt.
+        Never raises and never waits long: a failure is logged and the recovery sweep
+        schedules the stored delivery."""
+        delivery_id = lead_event_id(message.agent_id, message.kind, message.contact)
+        try:
+            async with asyncio.timeout(ANNOUNCE_TIMEOUT_S):
+                if await self.store.is_unattempted(delivery_id):
+                    await self.scheduler.defer(delivery_id, 0.0)
+        except Exception as e:  # the row is stored: the sweep finds it
+            log.warning("lead event %s not scheduled (%s)", delivery_id, type(e).__name__)
+
     async def deliver(self, delivery_id: str) -> str | None:
         """Attempt the delivery if it is due; returns its status afterwards, None when there
         was nothing to do (delivered, failed, not due yet, or claimed by another attempt)."""
@@ -179,11 +196,17 @@ class LeadEventDelivery:
         following = None if delay_s is None else now + timedelta(seconds=delay_s)
         await self.store.record_attempt(claimed.delivery_id, status, now, code, error, following)
 
-    async def resume_pending(self, limit: int = 1000) -> int:
-        """Defer every pending delivery again (at start and periodically): one still pending
-        when the process died is delivered, at its planned time or now when that has passed."""
+    async def resume_pending(self, limit: int = 1000, horizon_s: float | None = None) -> int:
+        """Defer pending deliveries again (at start and periodically): one still pending when
+        the process died is delivered, at its planned time or now when that has passed. With
+        `horizon_s`, only those planned within it (a later sweep takes the others in time), so
+        a sweep never re-defers hours of backlog. Returns how many were deferred."""
         now = self.clock.now()
-        due = await self.store.due_deliveries(limit)
-        for delivery_id, at in due:
-            await self.scheduler.defer(delivery_id, max(0.0, (at - now).total_seconds()))
-        return len(due)
+        count = 0
+        for delivery_id, at in await self.store.due_deliveries(limit):
+            wait = max(0.0, (at - now).total_seconds())
+            if horizon_s is not None and wait > horizon_s:
+                break  # soonest first: the rest are later still
+            await self.scheduler.defer(delivery_id, wait)
+            count += 1
+        return count

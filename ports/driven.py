@@ -81,7 +81,10 @@ class MessageStore(Protocol):
         decisions (core.operations); a store only keeps them.
 
         A store that also queues the session's work in that transaction (the job engine in the
-        same database) says so with `queued=True`; the caller then enqueues nothing."""
+        same database) says so with `queued=True`; the caller then enqueues nothing.
+
+        When the message creates its lead and the agent has a lead webhook, the lead's
+        pending delivery (LeadWebhookStore) is written in the same transaction."""
         ...
 
     async def next_pending(self, session_id: str) -> StoredMessage | None:
@@ -480,9 +483,11 @@ class LeadEventPoster(Protocol):
 
 
 class LeadWebhookStore(Protocol):
-    """New-lead webhooks and their deliveries. A delivery row is written by
-    `MessageStore.accept_inbound` in the transaction that creates a lead, when its agent has
-    a webhook; these methods deliver and log it. Raises StoreUnavailable like the others."""
+    """New-lead webhooks and their deliveries. A delivery row (id `lead_event_id(agent,
+    platform, contact)`, status pending) is written by `MessageStore.accept_inbound` in the
+    transaction that creates a lead, when its agent has a webhook; these methods deliver and
+    log it. Deleting an agent deletes its webhook and deliveries. Raises StoreUnavailable like
+    the others."""
 
     async def get_webhook(self, agent_id: str) -> LeadWebhook | None: ...
 
@@ -518,7 +523,13 @@ class LeadWebhookStore(Protocol):
         ...
 
     async def due_deliveries(self, limit: int) -> list[tuple[str, datetime]]:
-        """Pending, unclaimed deliveries (id, next attempt time), soonest first (recovery)."""
+        """Pending deliveries (id, time of the next attempt: not before a claim's lease ends,
+        so one claimed by a process that died is taken again then), soonest first (recovery)."""
+        ...
+
+    async def is_unattempted(self, delivery_id: str) -> bool:
+        """True when this delivery is pending and was never attempted (a new lead's event,
+        which the intake then schedules)."""
         ...
 
     async def recent_deliveries(self, agent_id: str, limit: int) -> list[LeadDelivery]:

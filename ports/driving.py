@@ -15,6 +15,7 @@ from ports.values import (
     Page,
     ReplyRules,
     SessionSummary,
+    ShownWebhook,
     StoredMessage,
 )
 
@@ -200,3 +201,19 @@ class Administration(Protocol):
         """Re-encrypt every stored secret (channels' and executors') with the newest key;
         returns how many changed."""
         ...
+
+
+class LeadWebhookAdmin(Protocol):
+    """An agent's new-lead webhook, workspace-scoped like Administration (NotFound for an
+    agent of another workspace, or when no webhook is configured; InvalidInput naming the
+    fields). The secret is sealed and never returned."""
+
+    async def configure(
+        self, workspace_id: str, agent_id: str, url: object, secret: object
+    ) -> ShownWebhook: ...
+
+    async def get(self, workspace_id: str, agent_id: str, log_size: int = 20) -> ShownWebhook:
+        """The webhook and its newest deliveries (the delivery log)."""
+        ...
+
+    async def delete(self, workspace_id: str, agent_id: str) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -339,6 +340,17 @@ class WebhookOutcome:
     retry_after_s: float | None = None
 
 
+PENDING_EVENT = "pending"  # a lead event's delivery still to be made (then delivered or failed)
+_LEAD_EVENTS = uuid.UUID("5b0f4a52-7d1e-4c38-9a62-1f0f2c7e9d11")
+
+
+def lead_event_id(agent_id: str, platform: str, contact: str) -> str:
+    """The delivery id of a lead's `lead.created` event: one lead (agent, platform, contact)
+    has one, so the store that writes the outbox row and the intake that schedules it agree
+    on it without reading it back."""
+    return str(uuid.uuid5(_LEAD_EVENTS, "\n".join((agent_id, platform, contact))))
+
+
 @dataclass(frozen=True, slots=True)
 class LeadWebhook:
     """An agent's new-lead webhook as stored: `secret` is a vault ciphertext."""
@@ -366,3 +378,13 @@ class LeadDelivery:
     last_status_code: int | None = None
     last_error: str | None = None
     body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShownWebhook:
+    """A lead webhook as it may leave the service (API, UI): never its secret; `deliveries`
+    are the newest first (the delivery log)."""
+
+    url: str
+    secret_set: bool
+    deliveries: tuple[LeadDelivery, ...] = ()

@@ -8,6 +8,11 @@ message of its session, so a second waiting one would have nothing to do).
 A webhook's job is not deferred through `enqueue`: `answer_job` gives the message store the
 same row as one statement of the message's own transaction (one commit per acknowledged
 webhook, and no window between the commit and the defer where a crash loses the job).
+
+A second kind, `deliver_lead_event(delivery_id)` on its own queue, makes one attempt of a
+new-lead webhook delivery, at its time (`schedule_in`); `ProcrastinateDeliveryScheduler`
+defers it with `queueing_lock=delivery_id` (one waiting job per delivery: the recovery sweep
+deferring every pending delivery again adds nothing while one waits).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import procrastinate
@@ -26,6 +32,10 @@ log = logging.getLogger(__name__)
 
 QUEUE = "sessions"
 TASK = "answer_session"
+LEAD_QUEUE = "lead_events"
+LEAD_TASK = "deliver_lead_event"
+
+DeliveryHandler = Callable[[str], Awaitable[object]]
 
 
 # The row procrastinate_defer_jobs_v1 inserts for `defer_async(session_id=...)` configured
@@ -66,7 +76,9 @@ class ProcrastinateWorkQueue:
         )
         self.app = procrastinate.App(connector=connector)
         self._task = self.app.task(name=TASK, queue=QUEUE)(self._run_job)
+        self.lead_task = self.app.task(name=LEAD_TASK, queue=LEAD_QUEUE)(self._run_delivery)
         self._handler: SessionHandler | None = None
+        self._delivery_handler: DeliveryHandler | None = None
         self._concurrency = concurrency
         self._run_worker = run_worker
         self._stalled_after_s = stalled_after_s
@@ -78,6 +90,19 @@ class ProcrastinateWorkQueue:
         if self._handler is None:
             raise RuntimeError("work queue not started")
         await self._handler(session_id)
+
+    async def _run_delivery(self, delivery_id: str) -> None:
+        if self._delivery_handler is None:
+            raise RuntimeError("lead event deliveries not started")
+        await self._delivery_handler(delivery_id)
+
+    def handle_deliveries(self, handler: DeliveryHandler) -> None:
+        """What a `deliver_lead_event` job runs (set before `start`)."""
+        self._delivery_handler = handler
+
+    @property
+    def opened(self) -> bool:
+        return self._opened
 
     async def ensure_schema(self) -> bool:
         """Apply Procrastinate's schema if this database does not have it yet."""
@@ -115,7 +140,7 @@ class ProcrastinateWorkQueue:
         while True:
             try:
                 await self.app.run_worker_async(
-                    queues=[QUEUE],
+                    queues=[QUEUE, LEAD_QUEUE],
                     concurrency=self._concurrency,
                     install_signal_handlers=False,
                     delete_jobs="always",
@@ -163,6 +188,7 @@ class ProcrastinateWorkQueue:
         job carries only the session id; its pending messages are in the message table."""
         if not self._opened:
             return 0
+        await self._release_stalled_deliveries()
         stalled = await self.app.job_manager.get_stalled_jobs(
             queue=QUEUE, seconds_since_heartbeat=self._stalled_after_s
         )
@@ -179,6 +205,18 @@ class ProcrastinateWorkQueue:
             count += 1
         return count
 
+    async def _release_stalled_deliveries(self) -> None:
+        """A dead process's delivery jobs are ended: the delivery rows stay pending (the claim
+        lapses) and the recovery sweep defers them again."""
+        stalled = await self.app.job_manager.get_stalled_jobs(
+            queue=LEAD_QUEUE, seconds_since_heartbeat=self._stalled_after_s
+        )
+        for job in stalled:
+            with contextlib.suppress(Exception):  # e.g. ended by another instance meanwhile
+                await self.app.job_manager.finish_job(
+                    job, status=procrastinate.jobs.Status.FAILED, delete_job=True
+                )
+
     async def stop(self, deadline_s: float) -> None:
         if self._worker is not None:
             self._worker.cancel()
@@ -188,3 +226,30 @@ class ProcrastinateWorkQueue:
         if self._opened:
             self._opened = False
             await self.app.close_async()
+
+
+class ProcrastinateDeliveryScheduler:
+    """DeliveryScheduler on PostgreSQL: a `deliver_lead_event` job, run at its time by any
+    process's worker. A defer that fails is logged; the recovery sweep defers it again."""
+
+    def __init__(self, queue: ProcrastinateWorkQueue) -> None:
+        self._queue = queue
+
+    async def start(self, handler: DeliveryHandler) -> None:
+        self._queue.handle_deliveries(handler)
+
+    async def defer(self, delivery_id: str, delay_s: float) -> None:
+        if not self._queue.opened:
+            return  # the recovery sweep defers it from the database
+        milliseconds = max(0, round(delay_s * 1000))
+        try:
+            await self._queue.lead_task.configure(
+                queueing_lock=delivery_id, schedule_in={"milliseconds": milliseconds}
+            ).defer_async(delivery_id=delivery_id)
+        except pexc.AlreadyEnqueued:
+            pass  # a waiting job of this delivery will make the attempt
+        except Exception as e:  # the row is pending; the sweep defers it again
+            log.warning("could not defer lead event %s: %s", delivery_id, type(e).__name__)
+
+    async def stop(self, deadline_s: float) -> None:
+        """The work queue's worker runs these jobs; it is stopped with the queue."""

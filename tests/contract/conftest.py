@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from adapters.persistence.memory.lead_webhooks import MemoryLeadWebhookStore
 from adapters.persistence.memory.stores import (
     MemoryAgentStore,
     MemoryDatabase,
@@ -23,7 +24,7 @@ from adapters.persistence.memory.stores import (
     MemoryMessageStore,
     MemoryWorkspaceStore,
 )
-from ports.driven import AgentStore, LeadStore, MessageStore, WorkspaceStore
+from ports.driven import AgentStore, LeadStore, LeadWebhookStore, MessageStore, WorkspaceStore
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -34,12 +35,17 @@ class Stores:
     leads: LeadStore
     agents: AgentStore
     workspaces: WorkspaceStore
+    lead_webhooks: LeadWebhookStore
 
 
 def _memory() -> Stores:
     db = MemoryDatabase()
     return Stores(
-        MemoryMessageStore(db), MemoryLeadStore(db), MemoryAgentStore(db), MemoryWorkspaceStore(db)
+        MemoryMessageStore(db),
+        MemoryLeadStore(db),
+        MemoryAgentStore(db),
+        MemoryWorkspaceStore(db),
+        MemoryLeadWebhookStore(db),
     )
 
 
@@ -49,10 +55,15 @@ def _tortoise() -> Stores:
         TortoiseLeadStore,
         TortoiseWorkspaceStore,
     )
+    from adapters.persistence.tortoise.lead_webhooks import TortoiseLeadWebhookStore
     from adapters.persistence.tortoise.messages import TortoiseMessageStore
 
     return Stores(
-        TortoiseMessageStore(), TortoiseLeadStore(), TortoiseAgentStore(), TortoiseWorkspaceStore()
+        TortoiseMessageStore(),
+        TortoiseLeadStore(),
+        TortoiseAgentStore(),
+        TortoiseWorkspaceStore(),
+        TortoiseLeadWebhookStore(),
     )
 
 

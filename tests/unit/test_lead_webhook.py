@@ -256,3 +256,19 @@ async def test_rotation_reseals_with_the_newest_key(world: World) -> None:
     assert fresh != old and vault.is_current(fresh)
     newest_only = AesGcmVault(KeyRing.parse(new_ring.serialize().split(",")[-1]))
     assert newest_only.decrypt(fresh, f"agent:{agent_id}:lead-webhook:secret") == SECRET
+
+
+async def test_resume_with_a_horizon_leaves_later_deliveries_to_a_later_sweep(
+    world: World,
+) -> None:
+    _, agent_id = await configured(world)
+    world.new_lead(agent_id, "d-1")
+    world.new_lead(agent_id, "d-2")
+    world.poster.outcomes = [WebhookOutcome(500)]
+    await world.delivery.deliver("d-1")  # retry planned in 10 s; d-2 is due now
+    world.scheduler.deferred.clear()
+    assert await world.delivery.resume_pending(horizon_s=5) == 1
+    assert world.scheduler.deferred == [("d-2", 0)]
+    world.later(6)
+    assert await world.delivery.resume_pending(horizon_s=5) == 2
+    assert world.scheduler.deferred[-1] == ("d-1", 4)

@@ -19,13 +19,15 @@ from adapters.channels.registry import ChannelRegistry
 from adapters.inbound.http import schemas as S
 from adapters.inbound.http.openapi import api_doc
 from adapters.inbound.http.public_url import PublicUrl
-from ports.driving import Administration, ChannelDirectory
+from ports.driving import Administration, ChannelDirectory, LeadWebhookAdmin
 from ports.errors import NotFound
 from ports.values import (
     SESSION_FILTERS,
     AgentRecord,
+    LeadDelivery,
     LeadRecord,
     SessionSummary,
+    ShownWebhook,
     StoredMessage,
 )
 
@@ -83,6 +85,32 @@ def lead_json(lead: LeadRecord, is_phone: Callable[[str], bool]) -> dict[str, An
         "message_count": lead.message_count,
         "opted_out": lead.opted_out,
     }
+
+
+def _time(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def delivery_json(delivery: LeadDelivery) -> dict[str, Any]:
+    """A delivery log entry: never the body, the URL or the secret."""
+    return {
+        "id": delivery.delivery_id,
+        "lead_id": delivery.lead.id,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "created_at": delivery.created_at.isoformat(),
+        "last_attempt_at": _time(delivery.last_attempt_at),
+        "next_attempt_at": _time(delivery.next_attempt_at),
+    }
+
+
+def webhook_json(shown: ShownWebhook, with_log: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"url": shown.url, "secret_set": shown.secret_set}
+    if with_log:
+        body["deliveries"] = [delivery_json(d) for d in shown.deliveries]
+    return body
 
 
 def _cell(column: str, value: object) -> object:
@@ -281,6 +309,7 @@ def admin_api_blueprint(
     channels: ChannelRegistry,
     directory: ChannelDirectory,
     public_url: PublicUrl,
+    lead_webhooks: LeadWebhookAdmin,
 ) -> Blueprint:
     bp = Blueprint("admin_api", __name__, url_prefix="/api")
     is_phone = phone_platforms(channels)
@@ -437,6 +466,29 @@ def admin_api_blueprint(
             raise NotFound(f"{kind} is not configured for this agent")
         await plugin.before_delete(current)
         await admin.delete_channel(g.workspace_id, agent_id, kind)
+        return Response("", status=204)
+
+    @bp.put("/agents/<agent_id>/lead-webhook")
+    @api_doc(ok=S.LeadWebhook, body=S.LeadWebhookSettings, errors=[404])
+    async def put_lead_webhook(agent_id: str) -> Response:
+        """New leads of this agent are POSTed, signed, to `url` (docs/lead-webhook.md)."""
+        body = await json_object()
+        shown = await lead_webhooks.configure(
+            g.workspace_id, agent_id, body.get("url"), body.get("secret")
+        )  # 404 before field errors, then 422 naming them
+        return jsonify(webhook_json(shown, with_log=False))
+
+    @bp.get("/agents/<agent_id>/lead-webhook")
+    @api_doc(ok=S.LeadWebhook, errors=[404])
+    async def get_lead_webhook(agent_id: str) -> Response:
+        """The webhook (never its secret) and its delivery log, newest first."""
+        shown = await lead_webhooks.get(g.workspace_id, agent_id)
+        return jsonify(webhook_json(shown, with_log=True))
+
+    @bp.delete("/agents/<agent_id>/lead-webhook")
+    @api_doc(status=204, errors=[404])
+    async def delete_lead_webhook(agent_id: str) -> Response:
+        await lead_webhooks.delete(g.workspace_id, agent_id)
         return Response("", status=204)
 
     def lead_filters() -> tuple[str | None, str | None, str | None]:

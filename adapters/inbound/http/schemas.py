@@ -341,3 +341,40 @@ class ReplyAccepted(BaseModel):
 
     id: int
     status: str
+
+
+# -- the new-lead webhook ---------------------------------------------------------------------
+
+
+class LeadWebhookSettings(BaseModel):
+    """Where new leads are POSTed, and the HMAC-SHA256 secret that signs them (sealed in the
+    vault, never returned)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    url: str = Field(min_length=1, max_length=2000, examples=["https://crm.example.com/hook"])
+    secret: str = Field(min_length=16, max_length=500, description="16 to 500 printable chars")
+
+
+class LeadDeliveryEntry(BaseModel):
+    """One lead event's delivery: its id (`X-Gateway-Delivery`), status and last attempt."""
+
+    id: str
+    lead_id: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status_code: int | None = Field(description="the receiver's last HTTP status")
+    last_error: str | None = Field(description="the last failed attempt in words, else null")
+    created_at: datetime
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(description="when a pending delivery is retried")
+
+
+class LeadWebhook(BaseModel):
+    """An agent's new-lead webhook (never its secret); GET adds the newest deliveries."""
+
+    url: str
+    secret_set: bool
+    deliveries: list[LeadDeliveryEntry] | None = Field(
+        default=None, description="GET only: the newest deliveries first (at most 20)"
+    )

@@ -13,7 +13,7 @@ from typing import Any
 from quart import Blueprint, Response, flash, g, request, url_for
 
 from ports.errors import InvalidInput, NotFound
-from ports.values import AgentRecord
+from ports.values import AgentRecord, ShownWebhook
 
 from .common import UiDeps, page, see_other
 from .forms import (
@@ -74,8 +74,20 @@ def form_errors(e: Exception, form: FormData) -> dict[str, str]:
     return errors
 
 
+WEBHOOK_LOG_SIZE = 20
+
+
 def register_agent_pages(bp: Blueprint, deps: UiDeps) -> None:
     admin = deps.admin
+    hooks = deps.lead_webhooks
+
+    async def webhook_of(agent: AgentRecord) -> ShownWebhook | None:
+        if hooks is None:
+            return None
+        try:
+            return await hooks.get(g.workspace_id, agent.id, WEBHOOK_LOG_SIZE)
+        except NotFound:  # none configured
+            return None
 
     async def agents_page(status: int = 200, **context: Any) -> Response:
         agents = await admin.list_agents(g.workspace_id)
@@ -112,9 +124,12 @@ def register_agent_pages(bp: Blueprint, deps: UiDeps) -> None:
         errors: Mapping[str, str] | None = None,
         header_names: list[str] | None = None,
         delete_error: str | None = None,
+        webhook_form: Mapping[str, str] | None = None,
+        webhook_errors: Mapping[str, str] | None = None,
     ) -> Response:
         stored = stored_headers(agent)
         errors = dict(errors or {})
+        webhook = await webhook_of(agent)
         return await page(
             "agent_edit.html",
             status,
@@ -127,6 +142,10 @@ def register_agent_pages(bp: Blueprint, deps: UiDeps) -> None:
             rows=rows_for(stored if header_names is None else header_names, stored),
             api_key_set=agent.executor.get("api_key_set") is True,
             delete_error=delete_error,
+            webhooks_on=hooks is not None,
+            webhook=webhook,
+            webhook_form=webhook_form or {"url": webhook.url if webhook else ""},
+            webhook_errors=dict(webhook_errors or {}),
         )
 
     @bp.get("/ui/agents/<agent_id>/edit")
@@ -147,6 +166,35 @@ def register_agent_pages(bp: Blueprint, deps: UiDeps) -> None:
             return await edit_page(agent, 422, typed_values(form), form_errors(e, form), names)
         await flash(f"Saved. “{saved.name}” answers the next message with these settings.")
         return see_other(url_for("ui.edit_agent", agent_id=agent_id))
+
+    @bp.post("/ui/agents/<agent_id>/lead-webhook")
+    async def save_lead_webhook(agent_id: str) -> Response:
+        form = await request.form
+        agent = await admin.get_agent(g.workspace_id, agent_id)  # 404 for others' agents
+        if hooks is None:
+            raise NotFound("lead webhooks are not available")
+        url = form.get("webhook_url", "").strip()
+        try:
+            await hooks.configure(g.workspace_id, agent_id, url, form.get("webhook_secret", ""))
+        except InvalidInput as e:
+            errors = {f"webhook_{k}": v for k, v in e.fields.items()}
+            if form.get("webhook_secret"):  # never echoed
+                errors.setdefault("webhook_secret", TYPE_AGAIN)
+            return await edit_page(agent, 422, webhook_form={"url": url}, webhook_errors=errors)
+        await flash("Lead webhook saved: each new lead of this agent is POSTed, signed, to it.")
+        return see_other(url_for("ui.edit_agent", agent_id=agent_id) + "#lead-webhook")
+
+    @bp.post("/ui/agents/<agent_id>/lead-webhook/delete")
+    async def delete_lead_webhook(agent_id: str) -> Response:
+        await admin.get_agent(g.workspace_id, agent_id)
+        if hooks is None:
+            raise NotFound("lead webhooks are not available")
+        try:
+            await hooks.delete(g.workspace_id, agent_id)
+        except NotFound:  # removed meanwhile
+            pass
+        await flash("Lead webhook removed: new leads are no longer sent anywhere.")
+        return see_other(url_for("ui.edit_agent", agent_id=agent_id) + "#lead-webhook")
 
     @bp.post("/ui/agents/<agent_id>/delete")
     async def delete_agent(agent_id: str) -> Response:

@@ -20,7 +20,7 @@ from adapters.channels.registry import ChannelRegistry
 from adapters.channels.web.chat import WebChat
 from adapters.inbound.http.public_url import PublicUrl
 from adapters.inbound.http.throttle import limit_refusals
-from ports.driving import Administration, ChannelDirectory, MessageIntake
+from ports.driving import Administration, ChannelDirectory, LeadWebhookAdmin, MessageIntake
 from ports.errors import NotFound, StoreUnavailable
 
 from . import format as fmt
@@ -72,6 +72,7 @@ def ui_blueprint(
     public_url: PublicUrl,
     data_dir: Path,
     sessions: SessionVersions,
+    lead_webhooks: LeadWebhookAdmin | None = None,
 ) -> Blueprint:
     """Pages under /ui/ (and `/` -> sign-in). Every channel kind shown comes from `channels`;
     `directory` opens a channel's secrets for its plugin's hooks when it is saved or removed.
@@ -84,7 +85,7 @@ def ui_blueprint(
         static_folder="static",
         static_url_path="/ui/static",
     )
-    deps = UiDeps(admin, channels, directory, WebChat(intake), public_url)
+    deps = UiDeps(admin, channels, directory, WebChat(intake), public_url, lead_webhooks)
     names = ChannelNames(channels)
     bp.record_once(lambda state: install_session(cast(Quart, state.app), public_url, data_dir))
 

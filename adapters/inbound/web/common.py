@@ -9,7 +9,7 @@ from quart import Response, render_template
 from adapters.channels.registry import ChannelRegistry
 from adapters.channels.web.chat import WebChat
 from adapters.inbound.http.public_url import PublicUrl
-from ports.driving import Administration, ChannelDirectory
+from ports.driving import Administration, ChannelDirectory, LeadWebhookAdmin
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class UiDeps:
     directory: ChannelDirectory  # a channel with its secrets opened, for the plugins' hooks
     webchat: WebChat
     public_url: PublicUrl
+    lead_webhooks: LeadWebhookAdmin | None = None  # the agent page's new-lead webhook form
 
 
 async def page(template: str, status: int = 200, **context: object) -> Response:

@@ -5,17 +5,28 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from ports.errors import Conflict
 from ports.values import LeadDelivery, LeadWebhook
+
+if TYPE_CHECKING:
+    from adapters.persistence.memory.stores import MemoryDatabase
 
 PENDING = "pending"
 
 
 class MemoryLeadWebhookStore:
-    def __init__(self) -> None:
-        self.webhooks: dict[str, LeadWebhook] = {}
-        self.deliveries: dict[str, LeadDelivery] = {}  # insertion order = creation order
-        self.claims: dict[str, datetime] = {}
+    """Alone (unit tests) or on a MemoryDatabase shared with the MemoryMessageStore, whose
+    accept_inbound then writes the outbox row of a new lead (and whose agent deletion removes
+    an agent's webhook and deliveries)."""
+
+    def __init__(self, db: MemoryDatabase | None = None) -> None:
+        self.db = db
+        self.webhooks: dict[str, LeadWebhook] = {} if db is None else db.lead_webhooks
+        # Insertion order = creation order.
+        self.deliveries: dict[str, LeadDelivery] = {} if db is None else db.lead_deliveries
+        self.claims: dict[str, datetime] = {} if db is None else db.lead_claims
 
     def add_delivery(self, delivery: LeadDelivery) -> None:
         """The outbox write (what accept_inbound does in the lead's transaction)."""
@@ -25,6 +36,8 @@ class MemoryLeadWebhookStore:
         return self.webhooks.get(agent_id)
 
     async def save_webhook(self, webhook: LeadWebhook) -> None:
+        if self.db is not None and webhook.agent_id not in self.db.agents:
+            raise Conflict("conflicting write: unknown agent")
         self.webhooks[webhook.agent_id] = webhook
 
     async def delete_webhook(self, agent_id: str) -> bool:
@@ -45,6 +58,8 @@ class MemoryLeadWebhookStore:
         if claim is not None and claim > at:
             return None
         self.claims[delivery_id] = lease_until
+        if self.db is not None and (lead := self.db.leads.get(int(row.lead.id))) is not None:
+            row = replace(row, lead=lead)  # as a database store joins it: the lead as it is now
         return row
 
     async def keep_body(self, delivery_id: str, body: bytes) -> bytes:
@@ -78,11 +93,20 @@ class MemoryLeadWebhookStore:
             next_attempt_at=next_attempt_at,
         )
 
+    def _planned(self, row: LeadDelivery) -> datetime:
+        planned = row.next_attempt_at or row.created_at
+        lease = self.claims.get(row.delivery_id)
+        return planned if lease is None or lease <= planned else lease
+
     async def due_deliveries(self, limit: int) -> list[tuple[str, datetime]]:
-        rows = [d for d in self.deliveries.values() if d.status == PENDING]
-        rows = [d for d in rows if d.delivery_id not in self.claims]
-        rows.sort(key=lambda d: d.next_attempt_at or d.created_at)
-        return [(d.delivery_id, d.next_attempt_at or d.created_at) for d in rows[:limit]]
+        rows = [(self._planned(d), n, d) for n, d in enumerate(self.deliveries.values())]
+        rows = [r for r in rows if r[2].status == PENDING]
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return [(d.delivery_id, at) for at, _, d in rows[: max(limit, 0)]]
+
+    async def is_unattempted(self, delivery_id: str) -> bool:
+        row = self.deliveries.get(delivery_id)
+        return row is not None and row.status == PENDING and row.attempts == 0
 
     async def recent_deliveries(self, agent_id: str, limit: int) -> list[LeadDelivery]:
         mine = [d for d in self.deliveries.values() if d.agent_id == agent_id]

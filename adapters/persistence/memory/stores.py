@@ -27,7 +27,9 @@ from ports.values import (
     ChannelRecord,
     HistoryEntry,
     InboundMessage,
+    LeadDelivery,
     LeadRecord,
+    LeadWebhook,
     Page,
     Reach,
     SendReceipt,
@@ -87,6 +89,10 @@ class MemoryDatabase:
         self.parked: dict[tuple[str, str, str], list[tuple[str, str | None, datetime]]] = {}
         self.next_lead_id = 1
         self.next_message_id = 1
+        # The new-lead webhook (memory/lead_webhooks.py): webhooks, the outbox, its claims.
+        self.lead_webhooks: dict[str, LeadWebhook] = {}
+        self.lead_deliveries: dict[str, LeadDelivery] = {}
+        self.lead_claims: dict[str, datetime] = {}
 
     def new_message_id(self) -> int:
         self.next_message_id += 1
@@ -131,6 +137,7 @@ class MemoryMessageStore(_Store):
             db.leads[lead_id] = LeadRecord(
                 str(lead_id), *key, message.sender_name, at, at, message_count=1
             )
+            self._lead_event(db.leads[lead_id], at)
         else:
             lead = db.leads[lead_id]
             name = lead.name if message.sender_name is None else message.sender_name
@@ -156,6 +163,14 @@ class MemoryMessageStore(_Store):
             session, db.messages[message_id], attention, attention_if_paused
         )
         return AcceptResult(session_id, message_id, False, str(lead_id))
+
+    def _lead_event(self, lead: LeadRecord, at: datetime) -> None:
+        """The outbox row of a new lead whose agent has a webhook (same step as the lead)."""
+        if lead.agent_id in self.db.lead_webhooks:
+            delivery_id = v.lead_event_id(lead.agent_id, lead.platform, lead.contact)
+            self.db.lead_deliveries.setdefault(
+                delivery_id, LeadDelivery(delivery_id, lead.agent_id, lead, v.PENDING_EVENT, 0, at)
+            )
 
     def _get(self, message_id: int) -> StoredMessage:
         row = self.db.messages.get(message_id)
@@ -487,6 +502,10 @@ class MemoryAgentStore(_Store):
             db.pending.discard(message_id)
         for external in [k for k in db.by_external_id if k[0] == key]:
             del db.by_external_id[external]
+        db.lead_webhooks.pop(key, None)
+        for delivery in [i for i, d in db.lead_deliveries.items() if d.agent_id == key]:
+            del db.lead_deliveries[delivery]
+            db.lead_claims.pop(delivery, None)
         return True
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None:

@@ -9,6 +9,7 @@ from typing import Any
 from tortoise.functions import Min
 
 from adapters.persistence.cursor import SESSIONS, decode_cursor, encode_cursor
+from adapters.persistence.tortoise.lead_webhooks import lead_event_statement
 from adapters.persistence.tortoise.mappers import (
     lead_from_row,
     message_from_row,
@@ -289,6 +290,7 @@ class TortoiseMessageStore:
                                    when, session_id]),
                 (_SUMMARY, [when, preview, attention_if_paused, attention, session_id]),
                 *self._job_of(session_id),  # the answer job, in this commit (PostgreSQL)
+                lead_event_statement(message, when),
             ],
             abort_if_empty=True,  # a MessageSid already stored: the lead is not touched either
             connection=self._c,

@@ -167,3 +167,43 @@ class ParkedDelivery(Model):
     class Meta:
         table = "parked_delivery"
         indexes = (("agent_id", "kind", "external_id"), ("created_at",))
+
+
+class LeadWebhook(Model):
+    """An agent's new-lead webhook; `secret` is a vault ciphertext."""
+
+    agent: fields.OneToOneRelation[Agent] = fields.OneToOneField(
+        "models.Agent", related_name="lead_webhook", on_delete=fields.CASCADE, primary_key=True
+    )
+    url = fields.CharField(max_length=2000)
+    secret = fields.TextField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "lead_webhook"
+
+
+class LeadDelivery(Model):
+    """A lead event's delivery: the outbox row (written with the lead) and its log."""
+
+    id = fields.BigIntField(primary_key=True)
+    delivery_id = fields.CharField(max_length=36, unique=True)  # sent on every attempt
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="lead_deliveries", on_delete=fields.CASCADE
+    )
+    lead: fields.ForeignKeyRelation[Lead] = fields.ForeignKeyField(
+        "models.Lead", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    status = fields.CharField(max_length=16)  # pending, delivered, failed
+    attempts = fields.IntField(default=0)
+    created_at = fields.DatetimeField()
+    next_attempt_at = fields.DatetimeField(null=True)
+    last_attempt_at = fields.DatetimeField(null=True)
+    claimed_until = fields.DatetimeField(null=True)  # an attempt under way holds it until then
+    last_status_code = fields.IntField(null=True)
+    last_error = fields.TextField(null=True)
+    body = fields.BinaryField(null=True)  # the signed bytes, kept from the first attempt
+
+    class Meta:
+        table = "lead_delivery"
+        indexes = (("status", "next_attempt_at"), ("agent", "id"))
