@@ -48,7 +48,7 @@ from adapters.sharded_transport import ShardedTransport
 from adapters.text.graphemes import RegexSegmenter
 from adapters.webhooks.signed_poster import SignedWebhookPoster
 from config.channels import build_registry
-from config.settings import Settings, _float
+from config.settings import Settings
 from config.vault import ConfiguredVault, make_keyring
 from core.administration import AdministrationService, ChannelDirectoryService
 from core.conversation import Intake, Recovery, Responder
@@ -107,8 +107,7 @@ def _lead_serializer(channels: Any) -> LeadSerializer:
 
 def _retry_policy(settings: Settings) -> RetryPolicy:
     """LEAD_WEBHOOK_RETRY_BASE_S (default 10): the first retry's wait, doubled after each."""
-    base = _float(settings.environ, "LEAD_WEBHOOK_RETRY_BASE_S", 10.0, zero_allowed=False)
-    return RetryPolicy(base_delay_s=base)
+    return RetryPolicy(base_delay_s=settings.lead_webhook_retry_base_s)
 
 
 class Container(containers.DeclarativeContainer):

@@ -196,6 +196,8 @@ class Settings:
     python_executor_allow: tuple[str, ...] | None = None
     # WhatsApp's reply window (core.reachability); the plugin reads it from `environ`.
     whatsapp_window_s: int = 86400
+    # The new-lead webhook's first retry wait, doubled after each failed attempt.
+    lead_webhook_retry_base_s: float = 10.0
     # The environment as read: each channel plugin reads its own variables from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -244,4 +246,7 @@ class Settings:
             executor_allow_private=_bool(env, "EXECUTOR_ALLOW_PRIVATE", app_env != "prod"),
             python_executor_allow=_python_allow(env, app_env),
             whatsapp_window_s=_int(env, "WHATSAPP_WINDOW_S", 86400, minimum=1),
+            lead_webhook_retry_base_s=_float(
+                env, "LEAD_WEBHOOK_RETRY_BASE_S", 10.0, zero_allowed=False
+            ),
         )
