@@ -131,7 +131,7 @@ class Intake:
 
     async def _announce_lead(self, message: InboundMessage, result: AcceptResult) -> None:
         """A new lead's webhook event is scheduled after the commit (never fails the accept)."""
-        if self.lead_events is not None and not result.duplicate:
+        if self.lead_events is not None and result.new_lead:  # not a read for every message
             await self.lead_events.announce(message)
 
     async def record_delivery(

@@ -116,6 +116,7 @@ class AcceptResult:
     # The session's work was already queued in the message's own transaction (PostgreSQL's
     # job engine): nothing is left to enqueue.
     queued: bool = False
+    new_lead: bool = False  # the message created its lead
 
 
 @dataclass(frozen=True, slots=True)

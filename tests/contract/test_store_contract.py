@@ -172,13 +172,16 @@ async def test_one_lead_per_contact_counts_messages_and_keeps_the_latest_name(
     second = await accept(stores, agent_id, "SM2", 30, name="Ann")
     third = await accept(stores, agent_id, "SM3", 60, name=None)  # a missing name keeps the old
     assert first.lead_id == second.lead_id == third.lead_id
+    assert (first.new_lead, second.new_lead, third.new_lead) == (True, False, False)
+    again = await accept(stores, agent_id, "SM1", 70)
+    assert again.duplicate and not again.new_lead
 
     [lead] = await all_leads(stores)
     assert (lead.id, lead.name, lead.message_count) == (first.lead_id, "Ann", 3)
     assert (lead.first_seen_at, lead.last_seen_at) == (T0, at(60))
 
     other = await accept(stores, agent_id, "SM4", 90, contact="+14155550111", name="Bo")
-    assert other.lead_id != first.lead_id
+    assert other.lead_id != first.lead_id and other.new_lead
     assert other.session_id == session_of(agent_id, "+14155550111")
     leads = await all_leads(stores)
     assert [(x.contact, x.message_count) for x in leads] == [("+14155550111", 1), (PHONE, 3)]

@@ -131,13 +131,13 @@ class MemoryMessageStore(_Store):
             raise Conflict("conflicting write: unknown agent")
         key = (message.agent_id, message.kind, message.contact)
         lead_id = db.lead_keys.get(key)
+        new_lead = lead_id is None
         if lead_id is None:
             lead_id, db.next_lead_id = db.next_lead_id, db.next_lead_id + 1
             db.lead_keys[key] = lead_id
             db.leads[lead_id] = LeadRecord(
                 str(lead_id), *key, message.sender_name, at, at, message_count=1
             )
-            self._lead_event(db.leads[lead_id], at)
         else:
             lead = db.leads[lead_id]
             name = lead.name if message.sender_name is None else message.sender_name
@@ -146,6 +146,8 @@ class MemoryMessageStore(_Store):
             )
         if opt_out is not None:
             db.leads[lead_id] = replace(db.leads[lead_id], opted_out=opt_out)
+        if new_lead:
+            self._lead_event(db.leads[lead_id], at)
         session = db.sessions.setdefault(
             session_id, _Session(message.agent_id, lead_id, message.kind, message.contact)
         )
@@ -162,7 +164,7 @@ class MemoryMessageStore(_Store):
         db.sessions[session_id] = _summarised(
             session, db.messages[message_id], attention, attention_if_paused
         )
-        return AcceptResult(session_id, message_id, False, str(lead_id))
+        return AcceptResult(session_id, message_id, False, str(lead_id), new_lead=new_lead)
 
     def _lead_event(self, lead: LeadRecord, at: datetime) -> None:
         """The outbox row of a new lead whose agent has a webhook (same step as the lead)."""

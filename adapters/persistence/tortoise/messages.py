@@ -78,7 +78,9 @@ SELECT s.id, ?, ?, 'user', ?, CASE WHEN s.paused AND CAST(? AS TEXT) IS NULL THE
        NOT s.paused OR CAST(? AS TEXT) IS NOT NULL, ?, ?, ?, ?
 FROM session s WHERE s.id = ?
 ON CONFLICT (agent_id, kind, external_id) DO NOTHING
-RETURNING id, (SELECT lead_id FROM session WHERE id = session_id) AS lead_id
+RETURNING id, (SELECT lead_id FROM session WHERE id = session_id) AS lead_id,
+  (SELECT l.message_count FROM lead l JOIN session s2 ON s2.lead_id = l.id
+   WHERE s2.id = session_id) AS lead_messages
 """
 # The session's summary follows its newest message; a step that lost a race to a newer message
 # of the session leaves the newer one's summary (and flag) in place. The flag's value is the
@@ -301,7 +303,11 @@ class TortoiseMessageStore:
             existing = await fetch(_BY_EXTERNAL_ID, key, self._c)
             return AcceptResult(existing[0]["session_id"], int(existing[0]["id"]), True, "")
         queued = self._job is not None
-        return AcceptResult(session_id, int(rows[0]["id"]), False, str(rows[0]["lead_id"]), queued)
+        row = rows[0]
+        new_lead = row["lead_messages"] == 1  # the upsert above created it
+        return AcceptResult(
+            session_id, int(row["id"]), False, str(row["lead_id"]), queued, new_lead
+        )
 
     @unavailable_on_db_error
     async def next_pending(self, session_id: str) -> StoredMessage | None:
