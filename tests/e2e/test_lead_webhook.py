@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import respx
 
+from adapters.inbound.http import schemas
 from tests.e2e.conftest import PHONE, Gateway, GatewayFactory
 from tests.lead_receiver import Receiver, docs_verifier, lead_receiver
 
@@ -80,6 +81,10 @@ async def test_a_new_lead_arrives_signed_as_the_docs_verify_it(
         assert json.loads(event.body) == {"event": "lead.created", "lead": {**lead}}
         assert lead["phone"] == PHONE and lead["name"] == "Ada"
         [entry] = await settled_log(gw, agent, "delivered")
+        shown = await gw.api_json("GET", f"/api/agents/{agent}/lead-webhook")
+        schemas.LeadWebhook.model_validate(shown)  # as /openapi.json documents it
+        assert set(shown) == set(schemas.LeadWebhook.model_fields)
+        assert set(entry) == set(schemas.LeadDeliveryEntry.model_fields)
         assert entry["id"] == event.headers["X-Gateway-Delivery"]
         assert (entry["attempts"], entry["last_status_code"], entry["lead_id"]) == (
             1, 200, lead["id"],
