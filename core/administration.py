@@ -200,8 +200,11 @@ class AdministrationService:
         """The agent as it may leave the service: executor secrets masked."""
         return replace(agent, executor=self._secrets.shown(agent.executor))
 
-    async def list_agents(self, workspace_id: str) -> list[AgentRecord]:
-        return [self._shown(a) for a in await self.agents.list_agents(workspace_id)]
+    async def list_agents(
+        self, workspace_id: str, limit: int | None = None, after_id: str | None = None
+    ) -> list[AgentRecord]:
+        agents = await self.agents.list_agents(workspace_id, limit, after_id)
+        return [self._shown(a) for a in agents]
 
     async def _owned(self, workspace_id: str, agent_id: str) -> AgentRecord:
         agent = await self.agents.get_agent(agent_id)

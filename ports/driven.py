@@ -302,7 +302,13 @@ class AgentStore(Protocol):
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
 
-    async def list_agents(self, workspace_id: str) -> list[AgentRecord]: ...
+    async def list_agents(
+        self, workspace_id: str, limit: int | None = None, after_id: str | None = None
+    ) -> list[AgentRecord]:
+        """The workspace's agents, oldest first (created_at, then id): at most `limit` of them
+        (None: all), those after the agent `after_id`. NotFound when `after_id` is not one of
+        the workspace's agents (a cursor of another list, or an agent deleted since)."""
+        ...
 
     async def all_agents(self) -> list[AgentRecord]:
         """Every agent of every workspace, oldest first (maintenance: sealing, rotation)."""

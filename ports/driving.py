@@ -90,7 +90,11 @@ class Administration(Protocol):
         self, workspace_id: str, name: str, executor: dict[str, Any]
     ) -> AgentRecord: ...
 
-    async def list_agents(self, workspace_id: str) -> list[AgentRecord]: ...
+    async def list_agents(
+        self, workspace_id: str, limit: int | None = None, after_id: str | None = None
+    ) -> list[AgentRecord]:
+        """Oldest first, at most `limit` after `after_id` (see AgentStore.list_agents)."""
+        ...
 
     async def get_agent(self, workspace_id: str, agent_id: str) -> AgentRecord:
         """The agent as it may be shown: its executor's secrets masked (see `update_agent`)."""

@@ -96,6 +96,27 @@ async def test_agents_are_created_listed_and_scoped_to_their_workspace(stores: S
     assert await stores.agents.get_agent(str(uuid.uuid4())) is None
 
 
+async def test_agents_are_paged_oldest_first_after_a_given_agent(stores: Stores) -> None:
+    acme = await stores.workspaces.ensure_workspace("acme", T0)
+    globex = await stores.workspaces.ensure_workspace("globex", T0)
+    # Three created at the same instant: their ids order them.
+    made = [await stores.agents.create_agent(acme, f"a{i}", {"kind": "demo"}, T0) for i in range(3)]
+    made += [await stores.agents.create_agent(acme, "late", {"kind": "demo"}, at(5))]
+    other = await stores.agents.create_agent(globex, "other", {"kind": "demo"}, T0)
+    order = [a.id for a in sorted(made, key=lambda a: (a.created_at, uuid.UUID(a.id)))]
+    assert [a.id for a in await stores.agents.list_agents(acme)] == order
+
+    pages, after = [], None
+    while page := await stores.agents.list_agents(acme, 2, after):
+        pages.append([a.id for a in page])
+        after = page[-1].id
+    assert pages == [order[:2], order[2:]]
+    assert await stores.agents.list_agents(acme, 10, order[-1]) == []
+    for stranger in (other.id, str(uuid.uuid4()), "not-a-uuid"):
+        with pytest.raises(NotFound):
+            await stores.agents.list_agents(acme, 2, stranger)
+
+
 async def test_an_agent_needs_an_existing_workspace(stores: Stores) -> None:
     with pytest.raises(Conflict):
         await stores.agents.create_agent(str(uuid.uuid4()), "x", {}, T0)

@@ -356,16 +356,15 @@ def admin_api_blueprint(
         (the last id of the previous page), oldest agents first."""
         limit = parse_limit(request.args.get("limit"))
         cursor = request.args.get("cursor")
-        agents = await admin.list_agents(g.workspace_id)
-        start = 0
-        if cursor:
-            ids = [a.id for a in agents]
-            after = _agent_cursor(cursor)
-            if after not in ids:
-                raise ApiError(422, "invalid fields", {"cursor": "not a cursor from this list"})
-            start = ids.index(after) + 1
-        page = agents[start : start + limit]
-        more = start + limit < len(agents)
+        after = _agent_cursor(cursor) if cursor else None
+        stale = ApiError(422, "invalid fields", {"cursor": "not a cursor from this list"})
+        if cursor and after is None:
+            raise stale
+        try:  # one page and one more row read, never the whole list
+            agents = await admin.list_agents(g.workspace_id, limit + 1, after)
+        except NotFound:
+            raise stale from None
+        page, more = agents[:limit], len(agents) > limit
         next_cursor = _encode_agent_cursor(page[-1].id) if more and page else None
         return jsonify({"items": [agent_json(a) for a in page], "next_cursor": next_cursor})
 

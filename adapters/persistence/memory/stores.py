@@ -514,9 +514,18 @@ class MemoryAgentStore(_Store):
         row = self.db.agents.get(_uuid(agent_id) or "")
         return None if row is None else _copy_agent(row)
 
-    async def list_agents(self, workspace_id: str) -> list[AgentRecord]:
+    async def list_agents(
+        self, workspace_id: str, limit: int | None = None, after_id: str | None = None
+    ) -> list[AgentRecord]:
         rows = [a for a in self.db.agents.values() if a.workspace_id == workspace_id]
         rows.sort(key=lambda a: (a.created_at, a.id))
+        if after_id is not None:
+            ids = [a.id for a in rows]
+            if after_id not in ids:
+                raise NotFound("no such agent in this workspace")
+            rows = rows[ids.index(after_id) + 1 :]
+        if limit is not None:
+            rows = rows[: max(limit, 0)]
         return [_copy_agent(a) for a in rows]
 
     async def get_channel(self, agent_id: str, kind: str) -> ChannelRecord | None:

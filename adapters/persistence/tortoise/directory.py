@@ -24,7 +24,7 @@ from adapters.persistence.tortoise.sql import (
     to_time,
     unavailable_on_db_error,
 )
-from ports.errors import Conflict
+from ports.errors import Conflict, NotFound
 from ports.values import Actor, AgentRecord, ChannelRecord, LeadRecord, Page
 
 _CHANNEL = (
@@ -138,9 +138,23 @@ class TortoiseAgentStore:
         return agent
 
     @unavailable_on_db_error
-    async def list_agents(self, workspace_id: str) -> list[AgentRecord]:
-        rows = await Agent.filter(workspace_id=workspace_id).order_by("created_at", "id")
-        return [to_agent(r) for r in rows]
+    async def list_agents(
+        self, workspace_id: str, limit: int | None = None, after_id: str | None = None
+    ) -> list[AgentRecord]:
+        query = Agent.filter(workspace_id=workspace_id)
+        if after_id is not None:
+            key = as_uuid(after_id)
+            after = None if key is None else await query.filter(id=key).first()
+            if after is None:
+                raise NotFound("no such agent in this workspace")
+            later = Q(created_at__gt=after.created_at) | Q(
+                created_at=after.created_at, id__gt=after.id
+            )
+            query = query.filter(later)
+        query = query.order_by("created_at", "id")
+        if limit is not None:
+            query = query.limit(max(limit, 0))
+        return [to_agent(r) for r in await query]
 
     @unavailable_on_db_error
     async def all_agents(self) -> list[AgentRecord]:
