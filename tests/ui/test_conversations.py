@@ -6,6 +6,7 @@ import re
 
 import httpx
 
+from adapters.channels.web.chat import WebChat, new_visitor_id
 from tests.ui.conftest import PHONE, Ui, UiFactory
 
 
@@ -174,3 +175,21 @@ async def test_stop_shows_the_contact_opted_out_in_the_transcript_and_the_leads(
     assert refused.status == 409 and "opted out" in refused.text
     leads = await signed_in.get("/ui/leads")
     assert "badge-opted-out" in leads.text
+
+
+async def test_the_inbox_pages_through_its_conversations(signed_in: Ui) -> None:
+    agent_id = await signed_in.create_agent()
+    webchat = WebChat(signed_in.container.intake())
+    for n in range(27):
+        await webchat.say(agent_id, new_visitor_id(), f"hello {n}", f"Visitor {n:02d}")
+
+    def names(text: str) -> set[str]:
+        return set(re.findall(r"Visitor \d\d", text))
+
+    first = await signed_in.get("/ui/conversations")
+    assert len(names(first.text)) == 25 and "First page" not in first.text
+    match = re.search(r'href="([^"]*cursor=[^"]+)" rel="next"', first.text)
+    assert match, "a next page link"
+    second = await signed_in.get(match.group(1).replace("&amp;", "&"))
+    assert names(second.text) == {"Visitor 00", "Visitor 01"} and "First page" in second.text
+    assert 'rel="next"' not in second.text
