@@ -251,6 +251,24 @@ def _summary(r: dict[str, Any]) -> SessionSummary:
     )
 
 
+def _queued(
+    row: dict[str, Any], role: str, content: str, at: datetime, **more: Any
+) -> StoredMessage:
+    """A reply just inserted (status `queued`) from the ids its INSERT returned."""
+    return StoredMessage(
+        id=int(row["id"]),
+        session_id=row["session_id"],
+        agent_id=str(row["agent_id"]),
+        kind=row["kind"],
+        contact=row["contact"],
+        role=role,
+        content=content,
+        status=QUEUED,
+        created_at=at,
+        **more,
+    )
+
+
 class TortoiseMessageStore:
     """`connection` names the Tortoise connection for the hot statements: the worker's store
     uses its own (see sql.WORKER).
@@ -352,19 +370,7 @@ class TortoiseMessageStore:
             )
         if not rows:
             raise NotFound(f"no message {user_message_id}")
-        stored = rows[0]
-        return StoredMessage(
-            id=int(stored["id"]),
-            session_id=stored["session_id"],
-            agent_id=str(stored["agent_id"]),
-            kind=stored["kind"],
-            contact=stored["contact"],
-            role=ASSISTANT,
-            content=reply,
-            status=QUEUED,
-            created_at=at,
-            reply_to_id=user_message_id,
-        )
+        return _queued(rows[0], ASSISTANT, reply, at, reply_to_id=user_message_id)
 
     async def _complete_sqlite(
         self,
@@ -480,20 +486,7 @@ class TortoiseMessageStore:
         )
         if not rows:
             raise NotFound(f"no session {session_id}")
-        stored = rows[0]
-        return StoredMessage(
-            id=int(stored["id"]),
-            session_id=stored["session_id"],
-            agent_id=str(stored["agent_id"]),
-            kind=stored["kind"],
-            contact=stored["contact"],
-            role=HUMAN,
-            content=content,
-            status=QUEUED,
-            created_at=at,
-            author=author,
-            template=template,
-        )
+        return _queued(rows[0], HUMAN, content, at, author=author, template=template)
 
     @unavailable_on_db_error
     async def delivery_target(
