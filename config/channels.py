@@ -6,6 +6,7 @@ in this file (or anywhere outside the plugin's folder) changes."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 
 from adapters.channels.base import ChannelPlugin, PluginDeps
 from adapters.channels.registry import ChannelRegistry
@@ -27,6 +28,11 @@ def plugin_class(path: str) -> type[ChannelPlugin]:
 
 
 PLUGINS: tuple[type[ChannelPlugin], ...] = tuple(plugin_class(p) for p in REGISTERED)
+
+
+def settings_problem(env: Mapping[str, str]) -> str | None:
+    """The first plugin's complaint about its own environment variables, or None."""
+    return next((p for plugin in PLUGINS if (p := plugin.settings_problem(env))), None)
 
 
 def build_registry(deps: PluginDeps) -> ChannelRegistry:

@@ -194,8 +194,6 @@ class Settings:
     # module prefixes may `python` targets name (None: any; prod default: none)?
     executor_allow_private: bool = True
     python_executor_allow: tuple[str, ...] | None = None
-    # WhatsApp's reply window (core.reachability); the plugin reads it from `environ`.
-    whatsapp_window_s: int = 86400
     # The new-lead webhook's first retry wait, doubled after each failed attempt.
     lead_webhook_retry_base_s: float = 10.0
     # The environment as read: each channel plugin reads its own variables from it.
@@ -224,7 +222,7 @@ class Settings:
             )
         public = _text(env, "PUBLIC_BASE_URL")
         twilio = _text(env, "TWILIO_API_BASE_URL") or "https://api.twilio.com"
-        return cls(
+        settings = cls(
             environ=dict(env),
             app_env=app_env,
             data_dir=data_dir,
@@ -245,8 +243,12 @@ class Settings:
             auth_failure_window_s=_float(env, "AUTH_FAILURE_WINDOW_S", 60.0, zero_allowed=False),
             executor_allow_private=_bool(env, "EXECUTOR_ALLOW_PRIVATE", app_env != "prod"),
             python_executor_allow=_python_allow(env, app_env),
-            whatsapp_window_s=_int(env, "WHATSAPP_WINDOW_S", 86400, minimum=1),
             lead_webhook_retry_base_s=_float(
                 env, "LEAD_WEBHOOK_RETRY_BASE_S", 10.0, zero_allowed=False
             ),
         )
+        from config.channels import settings_problem  # the plugins' own variables
+
+        if (problem := settings_problem(env)) is not None:
+            raise SettingsError(problem)
+        return settings

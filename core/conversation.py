@@ -309,7 +309,7 @@ class Responder:
             log.warning("reply %s not sent: %s", reply.id, e)
             outcome = FAILED
             attention = operations.on_reply_status(FAILED)
-            if e.opted_out:  # the provider's own opt-out (SMS STOP): the lead keeps it too
+            if e.opted_out:  # the provider's own opt-out: the lead keeps it too
                 await self.store.set_opted_out(reply.id, True)
                 attention = operations.on_refused(reachability.OPTED_OUT)
             await self.store.mark_send_failed(reply.id, FAILED, str(e), self.clock.now(), attention)

@@ -1,21 +1,22 @@
 """Whether the gateway may send to a contact now: opt-out (STOP/START) and reply windows.
 
 The rules are written once, here; the stores keep the facts they need (the lead's
-`opted_out` flag, the session's last user message time) in the same transactions as the
-messages, and hand them back with the step that starts a send (`MessageStore.mark_sending`),
-so the check and the send see the same state with no extra read.
+`opted_out` flag, and its `last_seen_at`: the person's last message) in the same
+transactions as the messages, and hand them back with the step that starts a send
+(`MessageStore.mark_sending`), so the check and the send see the same state with no extra
+read.
 
 - A message whose whole text is a stop word (any case, surrounding spaces ignored) opts the
-  contact out on a channel whose traits say `opt_out` is `gateway` (WhatsApp: the gateway
-  confirms once) or `provider` (SMS: Twilio confirms and blocks sends itself, error 21610);
+  contact out on a channel whose traits say `opt_out` is `gateway` (the gateway confirms
+  once and refuses sends) or `provider` (the provider confirms and refuses sends itself);
   `START` opts an opted-out contact back in. The agent is not called for these; a stop word
   from a contact already out gets nothing; `START` from anyone else is an ordinary message
   (a click-to-chat "Start" is a greeting, and the agent answers it).
 - While a contact is opted out nothing is sent to it: no agent reply, no human reply, no
   template; only the confirmation of the stop word itself.
-- On a channel with a reply window (WhatsApp's 24 hours, `WHATSAPP_WINDOW_S`), a free-form
-  message is sent only within the window after the person's last message (not the last
-  message of the session); a template may be sent at any time.
+- On a channel with a reply window (its traits' `reply_window_s`), a free-form message is
+  sent only within the window after the person's last message (not the last message of the
+  session); a template may be sent at any time.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def control_of(traits: ChannelTraits, text: str, opted_out: bool) -> tuple[str |
 
 def confirmation(traits: ChannelTraits, control: str) -> str | None:
     """What the gateway answers a control message with; None for a repeated stop word, and
-    where the provider answers it itself (SMS through Twilio's Advanced Opt-Out)."""
+    where the provider answers it itself (`opt_out` is `provider`)."""
     if traits.opt_out != OPT_OUT_GATEWAY or control == REPEAT:
         return None
     return STOP_CONFIRMATION if control == STOP else START_CONFIRMATION

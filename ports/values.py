@@ -73,10 +73,9 @@ class ChannelTraits:
     may be. `kind` is also the leads' platform; `contact_is_phone` says whether a contact on it
     is an E.164 phone number.
 
-    `reply_window_s`: free-form messages go out only this long after the person's last message
-    (WhatsApp's 24 hours), None for no window; `opt_out`: who handles STOP and START
-    (OPT_OUT_*); `templates`: whether pre-approved templates can be sent (Twilio's Content
-    API)."""
+    `reply_window_s`: free-form messages go out only this long after the person's last message,
+    None for no window; `opt_out`: who handles STOP and START (OPT_OUT_*); `templates`:
+    whether the channel's sender takes pre-approved templates (`OutboundMessage.template`)."""
 
     kind: str
     session_prefix: str
@@ -146,7 +145,7 @@ class StoredMessage:
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A provider's pre-approved message (Twilio Content API): its id and the values of its
+    """A provider's pre-approved message (a content template): its id and the values of its
     placeholders, by name."""
 
     content_sid: str

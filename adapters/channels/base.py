@@ -108,6 +108,12 @@ class ChannelPlugin(ABC):
         """Every plugin is built from the same deps (config/channels.py)."""
         self.deps = deps
 
+    @classmethod
+    def settings_problem(cls, env: Mapping[str, str]) -> str | None:
+        """What is wrong with this plugin's own environment variables, in one line naming
+        the variable (checked at start with the other settings), or None."""
+        return None
+
     @property
     def kind(self) -> str:
         return self.traits.kind

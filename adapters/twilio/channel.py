@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 
 import phonenumbers
 from quart import Blueprint
@@ -70,6 +71,8 @@ class TwilioChannel(ChannelPlugin):
     an address looks on their medium (`address`, `contact_of`)."""
 
     from_rule = "+E164"
+    # Twilio's error codes of this medium in words, beside the common ones (twilio/errors.py).
+    error_words: Mapping[str, str] = {}
 
     def __init__(self, deps: PluginDeps) -> None:
         super().__init__(deps)
@@ -84,6 +87,7 @@ class TwilioChannel(ChannelPlugin):
             base_delay_s=deps.send_base_delay_s,
             status_callback_base=deps.public_base_url,
             sleep=deps.sleep,
+            error_words=self.error_words,
         )
 
     def address(self, contact: str) -> str:
@@ -111,6 +115,7 @@ class TwilioChannel(ChannelPlugin):
             contact_of=self.contact_of,
             from_rule=self.from_rule,
             deps=deps,
+            error_words=self.error_words,
         )
 
     def sandbox_request(

@@ -1,13 +1,15 @@
 """Twilio error codes in words: what a person reads next to a failed message.
 
 Only codes this gateway's users meet often are spelled out; any other shows as its number.
+A channel on Twilio adds the codes of its own medium (`TwilioChannel.error_words`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # The contact opted out at Twilio (texted STOP to the number).
 UNSUBSCRIBED = "21610"
-OUTSIDE_WINDOW = "63016"
 
 MEANINGS = {
     "21211": "the 'To' number is not a valid phone number",
@@ -20,18 +22,13 @@ MEANINGS = {
     "30006": "landline or unreachable carrier",
     "30007": "filtered by the carrier",
     "30008": "unknown error at the carrier",
-    "63003": "the WhatsApp address could not be found",
-    OUTSIDE_WINDOW: (
-        "outside WhatsApp's 24-hour window: the person last wrote more than 24 hours ago, "
-        "so only an approved template can be sent"
-    ),
-    "63018": "WhatsApp's rate limit for this sender was exceeded",
 }
 
 
-def described(code: str | None) -> str | None:
-    """`code` with its meaning (`63016: outside ...`), the bare code when it has none known."""
+def described(code: str | None, more: Mapping[str, str] | None = None) -> str | None:
+    """`code` with its meaning (`21610: the recipient ...`), from `more` (a medium's own
+    codes) or the common ones; the bare code when it has none known."""
     if code is None:
         return None
-    meaning = MEANINGS.get(code)
+    meaning = (more or {}).get(code) or MEANINGS.get(code)
     return f"{code}: {meaning}" if meaning else code

@@ -9,7 +9,7 @@ with empty TwiML once the message is stored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl
 
 from quart import Blueprint, Response, request
@@ -80,6 +80,7 @@ def twilio_inbound_blueprint(
     contact_of: Callable[[str], str | None],
     from_rule: str,
     deps: InboundDeps,
+    error_words: Mapping[str, str] | None = None,
 ) -> Blueprint:
     """`POST /webhooks/{route}/{agent_id}` and its `/status` for the Twilio channel `kind`;
     `contact_of` turns Twilio's `From` into the contact (None: not an address of this kind)."""
@@ -155,7 +156,7 @@ def twilio_inbound_blueprint(
                 kind,
                 form["MessageSid"],
                 form["MessageStatus"],
-                described((form.get("ErrorCode") or "")[:MAX_SID] or None),
+                described((form.get("ErrorCode") or "")[:MAX_SID] or None, error_words),
             )
         except StoreUnavailable:
             return text("Temporarily unavailable, retry later", 503)

@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -112,6 +112,7 @@ class TwilioMessageSender:
         max_delay_s: float = 20.0,
         status_callback_base: str | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        error_words: Mapping[str, str] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -127,6 +128,7 @@ class TwilioMessageSender:
         self._max_delay = max_delay_s
         self._callback_base = status_callback_base.rstrip("/") if status_callback_base else None
         self._sleep = sleep
+        self._error_words = error_words  # the medium's own Twilio codes, in words
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
         account_sid, auth_token, phone = await self._credentials(message)
@@ -238,7 +240,8 @@ class TwilioMessageSender:
         except _REST_ERRORS as e:
             status = _status(e)
             code = str(e.code) if e.code is not None else None
-            reason = f"HTTP {status}" + (f", code {described(code)}" if code else "")
+            words = described(code, self._error_words)
+            reason = f"HTTP {status}" + (f", code {words}" if code else "")
             if status == 429:  # refused: nothing was created
                 return _Failure("retry", reason, code, _retry_after(capture.last))
             if status >= 500:  # Twilio may have created the message before failing

@@ -18,6 +18,7 @@ import pytest
 import respx
 
 import adapters.twilio.sender as sender_module
+from adapters.channels.whatsapp.errors import ERROR_WORDS
 from adapters.twilio.http_client import HttpxTwilioHttpClient
 from adapters.twilio.sender import TwilioMessageSender
 from ports.driven import MessageSender
@@ -44,6 +45,7 @@ WHATSAPP: dict[str, Any] = {
     "kind": "whatsapp",
     "address": whatsapp_address,
     "webhook_route": "twilio",
+    "error_words": ERROR_WORDS,
 }
 
 

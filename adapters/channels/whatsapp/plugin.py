@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import httpx
 
 from adapters.channels.base import PluginDeps
+from adapters.channels.whatsapp.errors import ERROR_WORDS
 from adapters.channels.whatsapp.render import render_whatsapp
 from adapters.twilio.channel import TwilioChannel, account_fields
 from ports.values import OPT_OUT_GATEWAY, ChannelTraits
@@ -16,8 +18,24 @@ SANDBOX_NUMBER = "+1 415 523 8886"
 MESSAGING_API_BASE_URL = "https://messaging.twilio.com"
 TYPING_PATH = "/v2/Indicators/Typing.json"
 # WhatsApp's customer service window: free-form messages only this long after the person's
-# last message, templates at any time (WHATSAPP_WINDOW_S, checked by config.settings).
+# last message, templates at any time (WHATSAPP_WINDOW_S, checked at start through settings_problem).
 DEFAULT_WINDOW_S = 86400
+WINDOW_SETTING = "WHATSAPP_WINDOW_S"
+
+
+def window_s(env: Mapping[str, str]) -> int:
+    """WHATSAPP_WINDOW_S in seconds (unset or empty: the default); ValueError when it is not a
+    whole number of at least 1."""
+    text = env.get(WINDOW_SETTING) or ""
+    if not text:
+        return DEFAULT_WINDOW_S
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{WINDOW_SETTING} must be a whole number") from None
+    if value < 1:
+        raise ValueError(f"{WINDOW_SETTING} must be at least 1")
+    return value
 
 
 class WhatsAppChannel(TwilioChannel):
@@ -35,6 +53,7 @@ class WhatsAppChannel(TwilioChannel):
     contact_label = "Phone"
     webhook_route = "twilio"  # /webhooks/twilio/{agent_id}, as Twilio is configured today
     from_rule = "whatsapp:+E164"
+    error_words = ERROR_WORDS
     fields = account_fields(
         "Your WhatsApp number in Twilio, in international form. "
         f"The shared sandbox number is {SANDBOX_NUMBER}."
@@ -44,8 +63,15 @@ class WhatsAppChannel(TwilioChannel):
         super().__init__(deps)
         base = deps.env.get("TWILIO_MESSAGING_API_BASE_URL") or MESSAGING_API_BASE_URL
         self._typing_url = base.rstrip("/") + TYPING_PATH
-        window = int(deps.env.get("WHATSAPP_WINDOW_S") or DEFAULT_WINDOW_S)
-        self.traits = replace(type(self).traits, reply_window_s=window)
+        self.traits = replace(type(self).traits, reply_window_s=window_s(deps.env))
+
+    @classmethod
+    def settings_problem(cls, env: Mapping[str, str]) -> str | None:
+        try:
+            window_s(env)
+        except ValueError as e:
+            return str(e)
+        return None
 
     async def answering(self, agent_id: str, contact: str, external_id: str | None) -> None:
         """Twilio's typing indicator (public beta): shown until the reply or for 25 s, and it

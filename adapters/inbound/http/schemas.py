@@ -320,7 +320,7 @@ class PauseState(BaseModel):
 
 
 class TemplateMessage(BaseModel):
-    """A pre-approved WhatsApp template (Twilio Content API)."""
+    """A provider's pre-approved template: its Content SID and placeholder values."""
 
     content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$")
     variables: dict[str, str] = Field(default_factory=dict, max_length=100)
@@ -328,7 +328,8 @@ class TemplateMessage(BaseModel):
 
 class HumanReply(BaseModel):
     """A reply written by a person, sent like an agent's reply: `content` (free-form text,
-    only within WhatsApp's 24-hour window) or `template` (at any time), not both."""
+    only within the channel's reply window) or `template` (at any time, on channels that have
+    templates), not both."""
 
     model_config = ConfigDict(extra="allow")
 

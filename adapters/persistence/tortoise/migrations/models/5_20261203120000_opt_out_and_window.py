@@ -1,7 +1,7 @@
-"""WhatsApp's rules (core.reachability): a lead keeps whether it opted out (STOP/START); a
-human's template message keeps its template (JSON), and a stop or start word the gateway
-answers itself says so (`control`). A reply window is measured from the
-lead's `last_seen_at`, the time of the person's last message, which is stored already."""
+"""Opt-out and reply windows (core.reachability): a lead keeps whether it opted out
+(STOP/START); a human's template message keeps its template (JSON), and a stop or start word
+the gateway answers itself says so (`control`). A reply window is measured from the lead's
+`last_seen_at`, the time of the person's last message, which is stored already."""
 
 from tortoise import BaseDBAsyncClient
 
