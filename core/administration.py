@@ -349,8 +349,7 @@ class AdministrationService:
         except NoSuchKind:  # a plugin removed since: its sender fails visibly
             return _NO_RULES
 
-    async def reply_rules(self, workspace_id: str, session_id: str) -> ReplyRules:
-        summary = await self.session_summary(workspace_id, session_id)
+    def reply_rules(self, summary: SessionSummary) -> ReplyRules:
         traits = self._traits(summary.kind)
         closes = None
         if traits.reply_window_s is not None and summary.last_user_at is not None:

@@ -184,8 +184,9 @@ class Administration(Protocol):
         channel's reply window; NotFound as above."""
         ...
 
-    async def reply_rules(self, workspace_id: str, session_id: str) -> ReplyRules:
-        """What may be sent on the session now (opt-out, reply window, templates)."""
+    def reply_rules(self, summary: SessionSummary) -> ReplyRules:
+        """What may be sent on the session `session_summary` returned, now (opt-out, reply
+        window, templates); no read of its own."""
         ...
 
     async def list_sessions(

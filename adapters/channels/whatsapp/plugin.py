@@ -18,7 +18,7 @@ SANDBOX_NUMBER = "+1 415 523 8886"
 MESSAGING_API_BASE_URL = "https://messaging.twilio.com"
 TYPING_PATH = "/v2/Indicators/Typing.json"
 # WhatsApp's customer service window: free-form messages only this long after the person's
-# last message, templates at any time (WHATSAPP_WINDOW_S, checked at start through settings_problem).
+# last message, templates at any time (WHATSAPP_WINDOW_S, checked at start: settings_problem).
 DEFAULT_WINDOW_S = 86400
 WINDOW_SETTING = "WHATSAPP_WINDOW_S"
 

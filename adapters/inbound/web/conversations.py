@@ -66,7 +66,7 @@ def register_conversation_pages(bp: Blueprint, deps: UiDeps) -> None:
     ) -> Response:
         messages = await messages_of(session_id)
         summary = await admin.session_summary(g.workspace_id, session_id)
-        rules = await admin.reply_rules(g.workspace_id, session_id)
+        rules = admin.reply_rules(summary)
         agent = await admin.get_agent(g.workspace_id, messages[0].agent_id) if messages else None
         return await page(
             "session.html",
