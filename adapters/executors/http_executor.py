@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from adapters import lean_http
 from ports.errors import ExecutorFailed
 from ports.values import AgentRequest
 
@@ -69,25 +70,16 @@ async def post_json(
         if problem:
             raise ExecutorFailed(f"{what}: {problem}")
     try:
-        async with client.stream(
-            "POST",
-            url,
-            json=body,
-            headers=dict(headers),
-            timeout=timeout_s,
-            follow_redirects=False,
-        ) as response:
-            if not 200 <= response.status_code < 300:
-                raise ExecutorFailed(f"{what}: {UNREACHABLE}")
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) > MAX_REPLY_BYTES:
-                    raise ExecutorFailed(f"{what}: {UNREACHABLE}")
+        answer = await lean_http.send(
+            client, "POST", url, json=body, headers=headers, timeout=timeout_s,
+            max_body=MAX_REPLY_BYTES,
+        )  # fmt: skip
     except httpx.HTTPError:
         raise ExecutorFailed(f"{what}: {UNREACHABLE}") from None
+    if not 200 <= answer.status_code < 300:
+        raise ExecutorFailed(f"{what}: {UNREACHABLE}")
     try:
-        return json.loads(bytes(data))
+        return json.loads(answer.body)
     except ValueError:
         raise ExecutorFailed(f"{what}: {UNREACHABLE}") from None
 

@@ -7,9 +7,11 @@ from dataclasses import replace
 
 import httpx
 
+from adapters import lean_http
 from adapters.channels.base import PluginDeps
 from adapters.channels.whatsapp.errors import ERROR_WORDS
 from adapters.channels.whatsapp.render import render_whatsapp
+from adapters.lean_http import basic_auth
 from adapters.twilio.channel import TwilioChannel, account_fields
 from ports.values import OPT_OUT_GATEWAY, ChannelTraits
 
@@ -81,12 +83,14 @@ class WhatsAppChannel(TwilioChannel):
         channel = await self.deps.channels.resolve(agent_id, self.kind)
         if channel is None or not channel.enabled:
             return
-        auth = (channel.settings["account_sid"], channel.secrets["auth_token"])
+        auth = basic_auth(channel.settings["account_sid"], channel.secrets["auth_token"])
         try:
-            await self.deps.http.post(
+            await lean_http.send(
+                self.deps.http,
+                "POST",
                 self._typing_url,
                 data={"messageId": external_id, "channel": "whatsapp"},
-                auth=auth,
+                headers={"Authorization": auth},
                 timeout=5.0,
             )
         except httpx.HTTPError:  # best effort; its URL and auth stay out of the logs
