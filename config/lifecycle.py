@@ -84,6 +84,7 @@ class Lifecycle:
         which also retries sessions whose handling failed (e.g. while the database was down)."""
         recovery = self.container.recovery()
         queue = self.container.queue()
+        settled_s: float | None = None  # at start, everything pending: nobody holds it now
         while True:
             if isinstance(queue, ProcrastinateWorkQueue):
                 try:
@@ -93,7 +94,8 @@ class Lifecycle:
                 except Exception as e:
                     log.warning("releasing stalled jobs failed: %s", type(e).__name__)
             try:
-                resumed = await recovery.resume_pending()
+                resumed = await recovery.resume_pending(settled_s=settled_s)
+                settled_s = interval_s
                 if resumed:
                     log.debug("queued %d session(s) with pending work", resumed)
             except Exception as e:

@@ -349,10 +349,17 @@ class Recovery:
     clock: Clock | None = None
     parked_ttl: timedelta = timedelta(days=1)
 
-    async def resume_pending(self, batch: int = 500) -> int:
+    async def resume_pending(self, batch: int = 500, settled_s: float | None = None) -> int:
+        """Queue sessions with pending work. With `settled_s` (the periodic sweep), only those
+        whose oldest pending message is older than that: a newer one is still in the hands of
+        the job that was queued with it, and queueing it again under load is wasted work."""
+        before = None
         if self.clock is not None:  # reports parked for a day matched nothing of ours
-            await self.store.drop_parked(self.clock.now() - self.parked_ttl)
-        sessions = await self.store.sessions_with_pending_work(batch)
+            now = self.clock.now()
+            await self.store.drop_parked(now - self.parked_ttl)
+            if settled_s is not None:
+                before = now - timedelta(seconds=settled_s)
+        sessions = await self.store.sessions_with_pending_work(batch, before)
         for session_id in sessions:
             await self.queue.enqueue(session_id)
         return len(sessions)

@@ -226,8 +226,11 @@ class MessageStore(Protocol):
         """Forget parked reports older than `before` (never matched: not our message)."""
         ...
 
-    async def sessions_with_pending_work(self, limit: int) -> list[str]:
-        """Sessions that have a message needing work, oldest first (for recovery)."""
+    async def sessions_with_pending_work(
+        self, limit: int, created_before: datetime | None = None
+    ) -> list[str]:
+        """Sessions that have a message needing work, oldest first (for recovery); with
+        `created_before`, only those whose oldest such message is older than that."""
         ...
 
     async def session_agent(self, session_id: str) -> str | None:

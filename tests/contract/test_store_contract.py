@@ -409,6 +409,21 @@ async def test_sessions_with_pending_work_oldest_first(stores: Stores) -> None:
     assert await m.sessions_with_pending_work(10) == [a.session_id, c.session_id]
 
 
+async def test_sessions_with_pending_work_created_before_leaves_out_the_newer_ones(
+    stores: Stores,
+) -> None:
+    m = stores.messages
+    agent_id = await new_agent(stores)
+    a = await accept(stores, agent_id, "SM1", 0, contact="+14155550101")
+    b = await accept(stores, agent_id, "SM2", 10, contact="+14155550102")
+    await accept(stores, agent_id, "SM3", 20, contact="+14155550101")  # a's newer message
+
+    assert await m.sessions_with_pending_work(10, at(5)) == [a.session_id]
+    assert await m.sessions_with_pending_work(10, at(10)) == [a.session_id]
+    assert await m.sessions_with_pending_work(10, at(11)) == [a.session_id, b.session_id]
+    assert await m.sessions_with_pending_work(10, at(0)) == []
+
+
 # --- leads ---------------------------------------------------------------------------------
 
 

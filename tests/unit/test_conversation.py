@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import timedelta
 
 import pytest
 from dependency_injector import providers
 
 from adapters.queue.inprocess import InProcessWorkQueue
 from config.container import build_container
-from core.conversation import APOLOGY, Intake
+from core.conversation import APOLOGY, Intake, Recovery
 from ports.errors import SendFailed, SendOutcomeUnknown
 from ports.values import (
     ANSWERED,
@@ -389,6 +390,21 @@ async def test_recovery_respects_the_batch_size(world: World) -> None:
 
     assert await world.recovery.resume_pending(batch=3) == 3
     assert len(world.queue.enqueued) == 3
+
+
+async def test_the_periodic_sweep_leaves_out_sessions_whose_work_is_newer_than_settled_s(
+    world: World,
+) -> None:
+    agent = await world.new_agent()
+    old = await world.receive(agent, "SM1", phone="+14155550101")
+    world.clock.current += timedelta(seconds=30)
+    await world.receive(agent, "SM2", phone="+14155550102")  # just arrived: its job has it
+    world.queue.enqueued.clear()
+    sweep = Recovery(world.messages, world.queue, world.clock)
+
+    assert await sweep.resume_pending(settled_s=15) == 1
+    assert world.queue.enqueued == [old]
+    assert await sweep.resume_pending() == 2  # at start: everything pending
 
 
 async def test_recovery_finds_a_reply_stuck_in_sending(world: World) -> None:

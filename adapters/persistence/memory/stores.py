@@ -370,8 +370,13 @@ class MemoryMessageStore(_Store):
                 del self.db.parked[key]
         return dropped
 
-    async def sessions_with_pending_work(self, limit: int) -> list[str]:
-        sessions = (self.db.messages[i].session_id for i in sorted(self.db.pending))
+    async def sessions_with_pending_work(
+        self, limit: int, created_before: datetime | None = None
+    ) -> list[str]:
+        waiting = (self.db.messages[i] for i in sorted(self.db.pending))
+        sessions = (
+            m.session_id for m in waiting if created_before is None or m.created_at < created_before
+        )
         return list(dict.fromkeys(sessions))[: max(limit, 0)]
 
     async def session_agent(self, session_id: str) -> str | None:

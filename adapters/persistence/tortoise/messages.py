@@ -548,10 +548,14 @@ class TortoiseMessageStore:
         return await execute(_DROP_PARKED, [now_param(before, self._c)], self._c)
 
     @unavailable_on_db_error
-    async def sessions_with_pending_work(self, limit: int) -> list[str]:
+    async def sessions_with_pending_work(
+        self, limit: int, created_before: datetime | None = None
+    ) -> list[str]:
+        pending = Message.filter(pending=True)
+        if created_before is not None:
+            pending = pending.filter(created_at__lt=created_before)
         rows = (
-            await Message.filter(pending=True)
-            .annotate(first=Min("id"))
+            await pending.annotate(first=Min("id"))
             .group_by("session_id")
             .order_by("first")
             .limit(limit)
