@@ -36,6 +36,7 @@ from ports.values import (
     AgentRecord,
     AgentRequest,
     ChannelTraits,
+    HistoryEntry,
     InboundMessage,
     LeadRecord,
     OutboundMessage,
@@ -202,7 +203,8 @@ class Responder:
         if message.control is not None:  # STOP or START: the gateway answers, not the agent
             await self._confirm(message, traits, message.control)
             return
-        lead = await self.store.lead_for_session(message.session_id)
+        start = await self.store.start_answer(message.id, self.clock.now(), self.history_window)
+        lead = start.lead
         if lead is not None and lead.opted_out:  # nothing may reach this contact: no agent
             log.info("message %s not answered: its contact opted out", message.id)
             await self.store.close_unanswered(
@@ -210,9 +212,12 @@ class Responder:
                 operations.on_refused(reachability.OPTED_OUT),
             )  # fmt: skip
             return
-        begun = await self.store.begin_answer(message.id, self.clock.now())
-        if begun > self.max_deaths:
-            log.error("message %s quarantined after %d interrupted answers", message.id, begun - 1)
+        if start.attempts > self.max_deaths:
+            log.error(
+                "message %s quarantined after %d interrupted answers",
+                message.id,
+                start.attempts - 1,
+            )
             done = self.clock.now()
             stored = await self.store.complete(
                 message.id, FAILED, APOLOGY, done, reason=POISON,
@@ -223,7 +228,7 @@ class Responder:
             return
         self._show_typing(message)
         agent = await self.agents.get_agent(message.agent_id)
-        reply, status = await self._ask_agent(message, agent, lead, traits)
+        reply, status = await self._ask_agent(message, agent, lead, start.history, traits)
         if status == ANSWERED and agent is not None and agent.executor.get("format") != "plain":
             reply = self.catalog.render(message.kind, reply)  # Markdown for the medium, then cut
         text = self.truncation.apply(reply, traits.max_reply_chars)
@@ -251,12 +256,12 @@ class Responder:
         message: StoredMessage,
         agent: AgentRecord | None,
         lead: LeadRecord | None,
+        history: tuple[HistoryEntry, ...],
         traits: ChannelTraits,
     ) -> tuple[str, str]:
         if agent is None or lead is None:
             log.error("message %s has no agent or lead", message.id)
             return APOLOGY, FAILED
-        history = await self.store.history(message.session_id, message.id, self.history_window)
         request = AgentRequest(
             agent_id=message.agent_id,
             session_id=message.session_id,

@@ -11,6 +11,7 @@ from ports.values import (
     Actor,
     AgentRecord,
     AgentRequest,
+    AnswerStart,
     ChannelRecord,
     ChannelTraits,
     HistoryEntry,
@@ -97,10 +98,13 @@ class MessageStore(Protocol):
         """Up to `limit` most recent messages stored before `before_id`, oldest first."""
         ...
 
-    async def begin_answer(self, message_id: int, at: datetime) -> int:
+    async def start_answer(self, message_id: int, at: datetime, history_limit: int) -> AnswerStart:
         """Mark a user message `processing` and count this attempt to answer it, durably,
-        before its agent is called; returns the attempts begun so far, this one included (an
-        attempt that never completed is one the process died in, or gave up on)."""
+        before its agent is called. Returns the attempts begun so far, this one included (an
+        attempt that never completed is one the process died in, or gave up on), with what
+        the answer needs: the session's lead and up to `history_limit` messages stored before
+        this one, oldest first (as `lead_for_session` and `history` give them). One round
+        trip: it is on every answer's path."""
         ...
 
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:

@@ -218,6 +218,16 @@ class ReplyRules:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerStart:
+    """What `MessageStore.start_answer` gives back: the attempts begun (this one included),
+    the session's lead, and the history window before the message, oldest first."""
+
+    attempts: int
+    lead: LeadRecord | None
+    history: tuple[HistoryEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Reach:
     """What decides whether a message may go to a session's contact now (core.reachability):
     the lead's opt-out flag and the time of the person's last message."""

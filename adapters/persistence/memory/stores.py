@@ -24,6 +24,7 @@ from ports.values import (
     AcceptResult,
     Actor,
     AgentRecord,
+    AnswerStart,
     ChannelRecord,
     HistoryEntry,
     InboundMessage,
@@ -190,10 +191,14 @@ class MemoryMessageStore(_Store):
         rows = [m for m in await self.session_messages(session_id) if m.id < before_id]
         return [HistoryEntry(m.role, m.content) for m in rows[-limit:]] if limit > 0 else []
 
-    async def begin_answer(self, message_id: int, at: datetime) -> int:
+    async def start_answer(self, message_id: int, at: datetime, history_limit: int) -> AnswerStart:
         row = self._get(message_id)
         self.db.messages[message_id] = replace(row, status=v.PROCESSING, attempts=row.attempts + 1)
-        return row.attempts + 1
+        return AnswerStart(
+            attempts=row.attempts + 1,
+            lead=await self.lead_for_session(row.session_id),
+            history=tuple(await self.history(row.session_id, message_id, history_limit)),
+        )
 
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:
         replies = [m for m in self.db.messages.values() if m.reply_to_id == user_message_id]

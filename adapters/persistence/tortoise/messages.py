@@ -24,6 +24,7 @@ from adapters.persistence.tortoise.sql import (
     fetch,
     now_param,
     on_postgres,
+    to_json,
     to_time,
     transaction,
     unavailable_on_db_error,
@@ -41,6 +42,7 @@ from ports.values import (
     RECEIVED,
     SENDING,
     AcceptResult,
+    AnswerStart,
     HistoryEntry,
     InboundMessage,
     LeadRecord,
@@ -149,10 +151,26 @@ _SESSION_MESSAGES = _MESSAGES + "WHERE m.session_id = ? ORDER BY m.id"
 _HISTORY = """
 SELECT role, content FROM message WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?
 """
-_BEGIN_ANSWER = """
+# start_answer in one statement: the attempt counted, with the session's lead and the history
+# window before the message as JSON (json_object/json_group_array on SQLite, their PostgreSQL
+# namesakes there), so an answer starts with one round trip instead of three.
+_START_ANSWER = """
 UPDATE message SET status = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?
-RETURNING attempts
+RETURNING attempts,
+  (SELECT {obj}('id', l.id, 'agent_id', l.agent_id, 'platform', l.platform,
+                'contact', l.contact, 'name', l.name, 'first_seen_at', l.first_seen_at,
+                'last_seen_at', l.last_seen_at, 'message_count', l.message_count,
+                'opted_out', l.opted_out)
+   FROM lead l JOIN session s ON s.lead_id = l.id WHERE s.id = message.session_id) AS lead,
+  (SELECT {agg}({obj}('id', past.id, 'role', past.role, 'content', past.content))
+   FROM (SELECT p.id, p.role, p.content FROM message p
+         WHERE p.session_id = message.session_id AND p.id < message.id
+         ORDER BY p.id DESC LIMIT ?) past) AS history
 """
+_START_ANSWER_OF = {
+    "sqlite": _START_ANSWER.format(obj="json_object", agg="json_group_array"),
+    "postgres": _START_ANSWER.format(obj="json_build_object", agg="json_agg"),
+}
 _SET_FAILED = "UPDATE message SET status = ?, pending = ?, error = ?, updated_at = ? WHERE id = ?"
 _SET_FAILED_RETURNING = _SET_FAILED + " RETURNING id"
 _SET_FINAL = """
@@ -338,11 +356,20 @@ class TortoiseMessageStore:
         return [HistoryEntry(r["role"], r["content"]) for r in reversed(rows)]
 
     @unavailable_on_db_error
-    async def begin_answer(self, message_id: int, at: datetime) -> int:
-        rows = await fetch(_BEGIN_ANSWER, [PROCESSING, now_param(at, self._c), message_id], self._c)
+    async def start_answer(self, message_id: int, at: datetime, history_limit: int) -> AnswerStart:
+        sql = _START_ANSWER_OF["postgres" if on_postgres(self._c) else "sqlite"]
+        values = [PROCESSING, now_param(at, self._c), message_id, max(history_limit, 0)]
+        rows = await fetch(sql, values, self._c)
         if not rows:
             raise NotFound(f"no message {message_id}")
-        return int(rows[0]["attempts"])
+        row = rows[0]
+        lead = to_json(row["lead"])
+        past = sorted(to_json(row["history"]) or (), key=lambda h: int(h["id"]))
+        return AnswerStart(
+            attempts=int(row["attempts"]),
+            lead=None if lead is None else lead_from_row(lead),
+            history=tuple(HistoryEntry(h["role"], h["content"]) for h in past),
+        )
 
     @unavailable_on_db_error
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:
