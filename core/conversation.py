@@ -203,7 +203,9 @@ class Responder:
         if message.control is not None:  # STOP or START: the gateway answers, not the agent
             await self._confirm(message, traits, message.control)
             return
-        start = await self.store.start_answer(message.id, self.clock.now(), self.history_window)
+        start = await self.store.start_answer(
+            message.id, message.session_id, self.clock.now(), self.history_window
+        )
         lead = start.lead
         if lead is not None and lead.opted_out:  # nothing may reach this contact: no agent
             log.info("message %s not answered: its contact opted out", message.id)

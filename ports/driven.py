@@ -98,13 +98,15 @@ class MessageStore(Protocol):
         """Up to `limit` most recent messages stored before `before_id`, oldest first."""
         ...
 
-    async def start_answer(self, message_id: int, at: datetime, history_limit: int) -> AnswerStart:
-        """Mark a user message `processing` and count this attempt to answer it, durably,
-        before its agent is called. Returns the attempts begun so far, this one included (an
-        attempt that never completed is one the process died in, or gave up on), with what
-        the answer needs: the session's lead and up to `history_limit` messages stored before
-        this one, oldest first (as `lead_for_session` and `history` give them). One round
-        trip: it is on every answer's path."""
+    async def start_answer(
+        self, message_id: int, session_id: str, at: datetime, history_limit: int
+    ) -> AnswerStart:
+        """Mark a user message of `session_id` (else NotFound) `processing` and count this
+        attempt to answer it, durably, before its agent is called. Returns the attempts begun
+        so far, this one included (an attempt that never completed is one the process died
+        in, or gave up on), with what the answer needs: the session's lead and up to
+        `history_limit` messages stored before this one, oldest first (as `lead_for_session`
+        and `history` give them). One round trip: it is on every answer's path."""
         ...
 
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:

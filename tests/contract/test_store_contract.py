@@ -231,7 +231,7 @@ async def test_a_message_moves_through_processing_reply_sending_and_sent(stores:
 
     pending = await m.next_pending(session_id)
     assert pending is not None and (pending.id, pending.status) == (first.message_id, "received")
-    assert (await m.start_answer(first.message_id, at(2), 0)).attempts == 1
+    assert (await m.start_answer(first.message_id, first.session_id, at(2), 0)).attempts == 1
     pending = await m.next_pending(session_id)
     assert pending is not None and (pending.id, pending.status) == (first.message_id, "processing")
     assert await m.reply_of(first.message_id) is None
@@ -405,7 +405,7 @@ async def test_sessions_with_pending_work_oldest_first(stores: Stores) -> None:
     reply = await m.complete(b.message_id, "answered", "ok", at(4))
     assert await m.sessions_with_pending_work(10) == [a.session_id, c.session_id, b.session_id]
     await m.mark_sent(reply.id, SendReceipt("SMout"), at(5))
-    assert (await m.start_answer(c.message_id, at(6), 0)).attempts == 1
+    assert (await m.start_answer(c.message_id, c.session_id, at(6), 0)).attempts == 1
     assert await m.sessions_with_pending_work(10) == [a.session_id, c.session_id]
 
 
@@ -546,7 +546,10 @@ async def test_answer_attempts_are_counted_before_the_agent_runs(stores: Stores)
     m = stores.messages
     agent_id = await new_agent(stores)
     result = await accept(stores, agent_id, "SMin")
-    assert [(await m.start_answer(result.message_id, at(i), 0)).attempts for i in (1, 2, 3)] == [
+    assert [
+        (await m.start_answer(result.message_id, result.session_id, at(i), 0)).attempts
+        for i in (1, 2, 3)
+    ] == [
         1,
         2,
         3,
@@ -571,7 +574,7 @@ async def test_start_answer_gives_the_lead_and_the_history_window_with_the_attem
         ids.append(accepted.message_id)
     last = await accept(stores, agent_id, "SM9", 10, body="now")
 
-    start = await m.start_answer(last.message_id, at(11), 3)
+    start = await m.start_answer(last.message_id, last.session_id, at(11), 3)
 
     assert start.attempts == 1
     assert start.lead == await m.lead_for_session(last.session_id)
@@ -584,10 +587,13 @@ async def test_start_answer_gives_the_lead_and_the_history_window_with_the_attem
     (user,) = [x for x in await m.session_messages(last.session_id) if x.id == last.message_id]
     assert (user.status, user.attempts) == ("processing", 1)
 
-    again = await m.start_answer(last.message_id, at(12), 0)
+    again = await m.start_answer(last.message_id, last.session_id, at(12), 0)
     assert (again.attempts, again.history) == (2, ())
-    first = await m.start_answer(ids[0], at(13), 5)
+    first = await m.start_answer(ids[0], last.session_id, at(13), 5)
     assert first.history == ()
+    other = await accept(stores, agent_id, "SMx", 14, contact="+14155550177")
+    with pytest.raises(NotFound):  # a message of another session
+        await m.start_answer(other.message_id, last.session_id, at(15), 5)
 
 
 async def test_an_interrupted_reply_goes_out_before_newer_user_messages(stores: Stores) -> None:
@@ -596,7 +602,7 @@ async def test_an_interrupted_reply_goes_out_before_newer_user_messages(stores: 
     m = stores.messages
     agent_id = await new_agent(stores)
     first = await accept(stores, agent_id, "SM1", body="one")
-    await m.start_answer(first.message_id, at(1), 0)
+    await m.start_answer(first.message_id, first.session_id, at(1), 0)
     second = await accept(stores, agent_id, "SM2", 2, body="two")  # while the agent works
     reply = await m.complete(first.message_id, "answered", "re: one", at(3))
     await m.mark_sending(reply.id, at(4))  # ... and the process dies here

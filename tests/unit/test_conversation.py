@@ -341,7 +341,9 @@ async def test_a_first_send_carries_no_previous_attempt(world: World) -> None:
 async def test_a_message_left_processing_by_a_crash_is_answered_once(world: World) -> None:
     agent = await world.new_agent()
     accepted = await world.intake.accept(world.inbound(agent, "SM1", "hello"))
-    await world.messages.start_answer(accepted.message_id, world.clock.now(), 0)
+    await world.messages.start_answer(
+        accepted.message_id, accepted.session_id, world.clock.now(), 0
+    )
 
     await world.responder().answer_session(accepted.session_id)
 
@@ -490,7 +492,9 @@ async def test_a_message_that_killed_the_process_three_times_is_quarantined(
     poison = await world.intake.accept(world.inbound(agent, "SM1", "crash me"))
     await world.intake.accept(world.inbound(agent, "SM2", "next"))
     for _ in range(3):  # three starts that never completed: the process died in each
-        await world.messages.start_answer(poison.message_id, world.clock.now(), 0)
+        await world.messages.start_answer(
+            poison.message_id, poison.session_id, world.clock.now(), 0
+        )
 
     await world.responder().answer_session(poison.session_id)
 
@@ -511,7 +515,9 @@ async def test_two_interrupted_answers_are_still_answered(world: World) -> None:
     agent = await world.new_agent()
     accepted = await world.intake.accept(world.inbound(agent, "SM1", "hello"))
     for _ in range(2):
-        await world.messages.start_answer(accepted.message_id, world.clock.now(), 0)
+        await world.messages.start_answer(
+            accepted.message_id, accepted.session_id, world.clock.now(), 0
+        )
 
     await world.responder().answer_session(accepted.session_id)
 

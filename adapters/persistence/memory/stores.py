@@ -191,8 +191,12 @@ class MemoryMessageStore(_Store):
         rows = [m for m in await self.session_messages(session_id) if m.id < before_id]
         return [HistoryEntry(m.role, m.content) for m in rows[-limit:]] if limit > 0 else []
 
-    async def start_answer(self, message_id: int, at: datetime, history_limit: int) -> AnswerStart:
+    async def start_answer(
+        self, message_id: int, session_id: str, at: datetime, history_limit: int
+    ) -> AnswerStart:
         row = self._get(message_id)
+        if row.session_id != session_id:
+            raise NotFound(f"no message {message_id} in session {session_id}")
         self.db.messages[message_id] = replace(row, status=v.PROCESSING, attempts=row.attempts + 1)
         return AnswerStart(
             attempts=row.attempts + 1,

@@ -153,18 +153,21 @@ SELECT role, content FROM message WHERE session_id = ? AND id < ? ORDER BY id DE
 """
 # start_answer in one statement: the attempt counted, with the session's lead and the history
 # window before the message as JSON (json_object/json_group_array on SQLite, their PostgreSQL
-# namesakes there), so an answer starts with one round trip instead of three.
+# namesakes there), so an answer starts with one round trip instead of three. The session id is
+# a parameter, not a reference to the updated row: SQLite plans a subquery of RETURNING that
+# refers to the row as a scan (of every session, of every older message), not an index search.
 _START_ANSWER = """
-UPDATE message SET status = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?
+UPDATE message SET status = ?, attempts = attempts + 1, updated_at = ?
+WHERE id = ? AND session_id = ?
 RETURNING attempts,
   (SELECT {obj}('id', l.id, 'agent_id', l.agent_id, 'platform', l.platform,
                 'contact', l.contact, 'name', l.name, 'first_seen_at', l.first_seen_at,
                 'last_seen_at', l.last_seen_at, 'message_count', l.message_count,
                 'opted_out', l.opted_out)
-   FROM lead l JOIN session s ON s.lead_id = l.id WHERE s.id = message.session_id) AS lead,
+   FROM lead l JOIN session s ON s.lead_id = l.id WHERE s.id = ?) AS lead,
   (SELECT {agg}({obj}('id', past.id, 'role', past.role, 'content', past.content))
    FROM (SELECT p.id, p.role, p.content FROM message p
-         WHERE p.session_id = message.session_id AND p.id < message.id
+         WHERE p.session_id = ? AND p.id < ?
          ORDER BY p.id DESC LIMIT ?) past) AS history
 """
 _START_ANSWER_OF = {
@@ -356,9 +359,13 @@ class TortoiseMessageStore:
         return [HistoryEntry(r["role"], r["content"]) for r in reversed(rows)]
 
     @unavailable_on_db_error
-    async def start_answer(self, message_id: int, at: datetime, history_limit: int) -> AnswerStart:
+    async def start_answer(
+        self, message_id: int, session_id: str, at: datetime, history_limit: int
+    ) -> AnswerStart:
         sql = _START_ANSWER_OF["postgres" if on_postgres(self._c) else "sqlite"]
-        values = [PROCESSING, now_param(at, self._c), message_id, max(history_limit, 0)]
+        when = now_param(at, self._c)
+        values = [PROCESSING, when, message_id, session_id, session_id, session_id, message_id]
+        values.append(max(history_limit, 0))
         rows = await fetch(sql, values, self._c)
         if not rows:
             raise NotFound(f"no message {message_id}")
