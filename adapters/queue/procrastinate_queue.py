@@ -42,17 +42,18 @@ DeliveryHandler = Callable[[str], Awaitable[object]]
 # with lock=queueing_lock=session_id, as one statement a caller runs inside its own
 # transaction. A job of the session already waiting is not an error here (Procrastinate's
 # unique violation would abort the caller's transaction): it drains this message too.
-# tests/postgres/test_job_in_transaction.py checks it against the installed schema.
+# tests/postgres/test_job_in_transaction.py checks it against the installed schema. Written
+# with `?` like the store's statements, so the store can join it to others (sql.as_one).
 _ANSWER_JOB = """
 INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock, queueing_lock, args)
-VALUES ($1, $2, 0, $3, $3, jsonb_build_object('session_id', CAST($3 AS text)))
+VALUES (?, ?, 0, ?, ?, jsonb_build_object('session_id', CAST(? AS text)))
 ON CONFLICT (queueing_lock) WHERE status = 'todo' DO NOTHING
 """
 
 
 def answer_job(session_id: str) -> tuple[str, list[Any]]:
     """The statement that queues `answer_session(session_id)` in the caller's transaction."""
-    return _ANSWER_JOB, [QUEUE, TASK, session_id]
+    return _ANSWER_JOB, [QUEUE, TASK, session_id, session_id, session_id]
 
 
 def psycopg_conninfo(database_url: str) -> str:

@@ -121,6 +121,19 @@ def now_param(value: datetime, connection: str = DEFAULT) -> Any:
 Statement = tuple[str, list[Any]]
 
 
+def as_one(statements: list[Statement]) -> Statement:
+    """Independent writes as one PostgreSQL statement (data-modifying CTEs): one round trip
+    instead of one each. They see the same snapshot, which holds what earlier statements of
+    the transaction wrote, and none sees another's effect: only statements that do not read
+    each other's rows may be joined. Parameters stay `?` and in order."""
+    if len(statements) == 1:
+        return statements[0]
+    *first, last = statements
+    parts = [f"w{i} AS ({sql.strip().rstrip(';')})" for i, (sql, _) in enumerate(first)]
+    sql = "WITH " + ",\n".join(parts) + "\n" + last[0].strip()
+    return sql, [value for _, values in statements for value in values]
+
+
 class _Abort(Exception):
     """Rolls a batch back when its last statement returned no row."""
 
