@@ -89,9 +89,9 @@ SELECT s.id, ?, ?, 'user', ?, CASE WHEN s.paused AND CAST(? AS TEXT) IS NULL THE
        NOT s.paused OR CAST(? AS TEXT) IS NOT NULL, ?, ?, ?, ?
 FROM session s WHERE s.id = ?
 ON CONFLICT (agent_id, kind, external_id) DO NOTHING
-RETURNING id, (SELECT lead_id FROM session WHERE id = session_id) AS lead_id,
+RETURNING id, (SELECT lead_id FROM session WHERE id = ?) AS lead_id,
   (SELECT l.message_count FROM lead l JOIN session s2 ON s2.lead_id = l.id
-   WHERE s2.id = session_id) AS lead_messages
+   WHERE s2.id = ?) AS lead_messages
 """
 # The session's summary follows its newest message; a step that lost a race to a newer message
 # of the session leaves the newer one's summary (and flag) in place. The flag's value is the
@@ -131,10 +131,10 @@ _MARK_SENDING = """
 UPDATE message SET status = ?, updated_at = ?, attempt_started_at = COALESCE(attempt_started_at, ?)
 WHERE id = ?
 RETURNING
-  (SELECT l.opted_out FROM session s JOIN lead l ON l.id = s.lead_id
-   WHERE s.id = message.session_id) AS opted_out,
-  (SELECT l.last_seen_at FROM session s JOIN lead l ON l.id = s.lead_id
-   WHERE s.id = message.session_id) AS last_seen_at
+  (SELECT l.opted_out FROM message m JOIN session s ON s.id = m.session_id
+   JOIN lead l ON l.id = s.lead_id WHERE m.id = ?) AS opted_out,
+  (SELECT l.last_seen_at FROM message m JOIN session s ON s.id = m.session_id
+   JOIN lead l ON l.id = s.lead_id WHERE m.id = ?) AS last_seen_at
 """
 _SET_OPTED_OUT = """
 UPDATE lead SET opted_out = ?
@@ -203,7 +203,7 @@ INSERT INTO message (session_id, agent_id, kind, role, content, status, pending,
                      template, created_at, updated_at)
 SELECT id, agent_id, kind, 'human', ?, ?, ?, ?, ?, ?, ? FROM session WHERE id = ?
 RETURNING id, session_id, agent_id, kind,
-  (SELECT contact FROM session WHERE session.id = session_id) AS contact
+  (SELECT contact FROM session WHERE session.id = ?) AS contact
 """
 _SET_DELIVERY = """
 UPDATE message SET status = ?, error = COALESCE(?, error), updated_at = ?
@@ -225,7 +225,8 @@ INSERT INTO message (session_id, agent_id, kind, role, content, status, pending,
                      created_at, updated_at)
 SELECT session_id, agent_id, kind, 'assistant', ?, ?, ?, id, ?, ? FROM message WHERE id = ?
 RETURNING id, session_id, agent_id, kind,
-  (SELECT contact FROM session WHERE session.id = session_id) AS contact
+  (SELECT contact FROM session
+   WHERE session.id = (SELECT m.session_id FROM message m WHERE m.id = ?)) AS contact
 """
 _MARK_SENT = """
 UPDATE message SET status = ?, pending = ?, updated_at = ?, external_id = ? WHERE id = ?
@@ -334,7 +335,7 @@ class TortoiseMessageStore:
         session = [session_id, message.agent_id, message.kind, message.contact, when]
         insert_message = (_INSERT_MESSAGE, [
             message.agent_id, message.kind, message.body, control, HELD, RECEIVED, control,
-            control, message.external_id, when, when, session_id,
+            control, message.external_id, when, when, session_id, session_id, session_id,
         ])  # fmt: skip
         after: list[Statement] = [
             (_SUMMARY, [when, preview, attention_if_paused, attention, session_id]),
@@ -445,7 +446,10 @@ class TortoiseMessageStore:
         return await transaction(
             [
                 (_SET_FINAL, [user_status, False, reason, when, user_message_id]),
-                (_INSERT_REPLY, [reply, QUEUED, True, when, when, user_message_id]),
+                (
+                    _INSERT_REPLY,
+                    [reply, QUEUED, True, when, when, user_message_id, user_message_id],
+                ),
                 (_SUMMARY_OF_MESSAGE, [when, preview, attention, attention, user_message_id]),
             ],
             abort_if_empty=True,  # no such user message: nothing is kept
@@ -478,7 +482,9 @@ class TortoiseMessageStore:
     async def mark_sending(self, message_id: int, at: datetime) -> Reach:
         # The first attempt's start is kept: a lookup after several crashes must reach back to it.
         when = now_param(at, self._c)
-        rows = await fetch(_MARK_SENDING, [SENDING, when, when, message_id], self._c)
+        rows = await fetch(
+            _MARK_SENDING, [SENDING, when, when, message_id, message_id, message_id], self._c
+        )
         if not rows:
             raise NotFound(f"no message {message_id}")
         seen = rows[0]["last_seen_at"]
@@ -537,7 +543,10 @@ class TortoiseMessageStore:
         kept = template_to_text(template)
         rows = await transaction(
             [
-                (_INSERT_HUMAN, [content, QUEUED, True, author, kept, when, when, session_id]),
+                (
+                    _INSERT_HUMAN,
+                    [content, QUEUED, True, author, kept, when, when, session_id, session_id],
+                ),
                 (_SUMMARY, [when, preview, attention, attention, session_id]),
             ],
             abort_if_empty=True,  # no such session: nothing is kept
