@@ -344,12 +344,11 @@ class TortoiseMessageStore:
         ]
         if on_postgres(self._c):
             # 5 round trips instead of 7: BEGIN, lead and session, message, the rest, COMMIT.
+            # The summary, the job and the outbox write read nothing of each other: one.
             statements = [
                 (_UPSERT_LEAD_AND_SESSION_PG, upsert_lead + session),
                 insert_message,
-                as_one(
-                    after
-                ),  # the summary, the job and the outbox write read nothing of each other
+                as_one(after),
             ]
         else:  # one hand-off to SQLite's thread whatever the count (sql.transaction)
             statements = [
