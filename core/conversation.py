@@ -132,7 +132,7 @@ class Intake:
 
     async def _announce_lead(self, message: InboundMessage, result: AcceptResult) -> None:
         """A new lead's webhook event is scheduled after the commit (never fails the accept)."""
-        if self.lead_events is not None and result.new_lead:  # not a read for every message
+        if self.lead_events is not None and result.lead_event:  # no read for other messages
             await self.lead_events.announce(message)
 
     async def record_delivery(

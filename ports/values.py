@@ -116,6 +116,8 @@ class AcceptResult:
     # job engine): nothing is left to enqueue.
     queued: bool = False
     new_lead: bool = False  # the message created its lead
+    # ... and its agent has a lead webhook: a delivery was written with it, to be scheduled.
+    lead_event: bool = False
 
 
 @dataclass(frozen=True, slots=True)

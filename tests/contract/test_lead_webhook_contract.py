@@ -45,10 +45,12 @@ async def test_a_webhook_needs_an_existing_agent(stores: Stores) -> None:
 async def test_a_new_lead_of_a_hooked_agent_gets_one_pending_delivery(stores: Stores) -> None:
     agent_id = await hooked(stores)
     plain = await new_agent(stores, name="no-hook")
-    await accept(stores, agent_id, "SM1", 0, name="Ada")
-    await accept(stores, agent_id, "SM1", 1)  # a duplicate: nothing more
-    await accept(stores, agent_id, "SM2", 2)  # the same lead again: not new
-    await accept(stores, plain, "SM3", 3)  # no webhook: no delivery
+    first = await accept(stores, agent_id, "SM1", 0, name="Ada")
+    duplicate = await accept(stores, agent_id, "SM1", 1)  # a duplicate: nothing more
+    again = await accept(stores, agent_id, "SM2", 2)  # the same lead again: not new
+    unhooked = await accept(stores, plain, "SM3", 3)  # no webhook: no delivery
+    assert (first.lead_event, duplicate.lead_event, again.lead_event) == (True, False, False)
+    assert unhooked.new_lead and not unhooked.lead_event  # nothing to schedule, nothing read
     delivery_id = lead_event_id(agent_id, "whatsapp", PHONE)
     assert await stores.lead_webhooks.is_unattempted(delivery_id)
     assert not await stores.lead_webhooks.is_unattempted(lead_event_id(plain, "whatsapp", PHONE))

@@ -147,8 +147,7 @@ class MemoryMessageStore(_Store):
             )
         if opt_out is not None:
             db.leads[lead_id] = replace(db.leads[lead_id], opted_out=opt_out)
-        if new_lead:
-            self._lead_event(db.leads[lead_id], at)
+        lead_event = new_lead and self._lead_event(db.leads[lead_id], at)
         session = db.sessions.setdefault(
             session_id, _Session(message.agent_id, lead_id, message.kind, message.contact)
         )
@@ -165,15 +164,20 @@ class MemoryMessageStore(_Store):
         db.sessions[session_id] = _summarised(
             session, db.messages[message_id], attention, attention_if_paused
         )
-        return AcceptResult(session_id, message_id, False, str(lead_id), new_lead=new_lead)
+        return AcceptResult(
+            session_id, message_id, False, str(lead_id), new_lead=new_lead, lead_event=lead_event
+        )
 
-    def _lead_event(self, lead: LeadRecord, at: datetime) -> None:
-        """The outbox row of a new lead whose agent has a webhook (same step as the lead)."""
-        if lead.agent_id in self.db.lead_webhooks:
-            delivery_id = v.lead_event_id(lead.agent_id, lead.platform, lead.contact)
-            self.db.lead_deliveries.setdefault(
-                delivery_id, LeadDelivery(delivery_id, lead.agent_id, lead, v.PENDING_EVENT, 0, at)
-            )
+    def _lead_event(self, lead: LeadRecord, at: datetime) -> bool:
+        """The outbox row of a new lead whose agent has a webhook (same step as the lead);
+        False when the agent has none."""
+        if lead.agent_id not in self.db.lead_webhooks:
+            return False
+        delivery_id = v.lead_event_id(lead.agent_id, lead.platform, lead.contact)
+        self.db.lead_deliveries.setdefault(
+            delivery_id, LeadDelivery(delivery_id, lead.agent_id, lead, v.PENDING_EVENT, 0, at)
+        )
+        return True
 
     def _get(self, message_id: int) -> StoredMessage:
         row = self.db.messages.get(message_id)

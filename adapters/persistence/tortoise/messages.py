@@ -91,7 +91,8 @@ FROM session s WHERE s.id = ?
 ON CONFLICT (agent_id, kind, external_id) DO NOTHING
 RETURNING id, (SELECT lead_id FROM session WHERE id = ?) AS lead_id,
   (SELECT l.message_count FROM lead l JOIN session s2 ON s2.lead_id = l.id
-   WHERE s2.id = ?) AS lead_messages
+   WHERE s2.id = ?) AS lead_messages,
+  EXISTS (SELECT 1 FROM lead_webhook w WHERE w.agent_id = ?) AS hooked
 """
 # The session's summary follows its newest message; a step that lost a race to a newer message
 # of the session leaves the newer one's summary (and flag) in place. The flag's value is the
@@ -336,6 +337,7 @@ class TortoiseMessageStore:
         insert_message = (_INSERT_MESSAGE, [
             message.agent_id, message.kind, message.body, control, HELD, RECEIVED, control,
             control, message.external_id, when, when, session_id, session_id, session_id,
+            message.agent_id,
         ])  # fmt: skip
         after: list[Statement] = [
             (_SUMMARY, [when, preview, attention_if_paused, attention, session_id]),
@@ -370,8 +372,9 @@ class TortoiseMessageStore:
         queued = self._job is not None
         row = rows[0]
         new_lead = row["lead_messages"] == 1  # the upsert above created it
+        lead_event = new_lead and bool(row["hooked"])  # so the outbox statement wrote its row
         return AcceptResult(
-            session_id, int(row["id"]), False, str(row["lead_id"]), queued, new_lead
+            session_id, int(row["id"]), False, str(row["lead_id"]), queued, new_lead, lead_event
         )
 
     @unavailable_on_db_error
