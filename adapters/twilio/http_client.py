@@ -10,7 +10,6 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 
 from adapters import lean_http
-from adapters.lean_http import basic_auth
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 _TWILIO_API_HOST = "api.twilio.com"
@@ -69,27 +68,19 @@ class HttpxTwilioHttpClient(AsyncHttpClient):  # type: ignore[misc]
             raise ValueError(timeout)
         effective = timeout if timeout is not None else self.timeout
         target = self.rebase(url)
-        if allow_redirects:  # the SDK never asks for it; keep the client's full behaviour
-            response = await self.client.request(
-                method.upper(), target, params=params or None, data=data or None,  # type: ignore[arg-type]
-                headers=headers, auth=auth,
-                timeout=effective if effective is not None else httpx.USE_CLIENT_DEFAULT,
-                follow_redirects=True,
-            )  # fmt: skip
-            status, text, answer_headers = response.status_code, response.text, response.headers
-        else:
-            if params:
-                target = str(httpx.URL(target).copy_merge_params(params))  # type: ignore[arg-type]
-            sent = dict(headers or {})
-            if auth is not None:
-                sent["Authorization"] = basic_auth(*auth)
-            answer = await lean_http.send(
-                self.client, method.upper(), target, data=data or None, headers=sent,
-                timeout=effective,
-            )  # fmt: skip
-            status, text, answer_headers = answer.status_code, answer.text, answer.headers
+        if allow_redirects:  # the SDK never asks for it, and Twilio's REST API never redirects
+            raise ValueError("redirects are not followed")
+        if params:
+            target = str(httpx.URL(target).copy_merge_params(params))  # type: ignore[arg-type]
+        sent = dict(headers or {})
+        if auth is not None:
+            sent["Authorization"] = lean_http.basic_auth(*auth)
+        answer = await lean_http.send(
+            self.client, method.upper(), target, data=data or None, headers=sent, timeout=effective
+        )
+        status = answer.status_code
         self.logger.debug("twilio %s %s -> %s", method.upper(), urlsplit(target).path, status)
-        return Response(status, text, answer_headers)
+        return Response(status, answer.text, answer.headers)
 
     async def aclose(self) -> None:
         """Close the httpx client if this object created it (a client passed in stays open)."""

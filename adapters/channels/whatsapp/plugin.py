@@ -11,7 +11,6 @@ from adapters import lean_http
 from adapters.channels.base import PluginDeps
 from adapters.channels.whatsapp.errors import ERROR_WORDS
 from adapters.channels.whatsapp.render import render_whatsapp
-from adapters.lean_http import basic_auth
 from adapters.twilio.channel import TwilioChannel, account_fields
 from ports.values import OPT_OUT_GATEWAY, ChannelTraits
 
@@ -83,7 +82,7 @@ class WhatsAppChannel(TwilioChannel):
         channel = await self.deps.channels.resolve(agent_id, self.kind)
         if channel is None or not channel.enabled:
             return
-        auth = basic_auth(channel.settings["account_sid"], channel.secrets["auth_token"])
+        auth = lean_http.basic_auth(channel.settings["account_sid"], channel.secrets["auth_token"])
         try:
             await lean_http.send(
                 self.deps.http,
