@@ -11,6 +11,7 @@ from tortoise.functions import Min
 from adapters.persistence.cursor import SESSIONS, decode_cursor, encode_cursor
 from adapters.persistence.tortoise.lead_webhooks import lead_event_statement
 from adapters.persistence.tortoise.mappers import (
+    LEAD_COLUMNS,
     lead_from_row,
     message_from_row,
     template_to_text,
@@ -170,19 +171,21 @@ _START_ANSWER = """
 UPDATE message SET status = ?, attempts = attempts + 1, updated_at = ?
 WHERE id = ? AND session_id = ?
 RETURNING attempts,
-  (SELECT {obj}('id', l.id, 'agent_id', l.agent_id, 'platform', l.platform,
-                'contact', l.contact, 'name', l.name, 'first_seen_at', l.first_seen_at,
-                'last_seen_at', l.last_seen_at, 'message_count', l.message_count,
-                'opted_out', l.opted_out)
+  (SELECT {obj}({lead_pairs})
    FROM lead l JOIN session s ON s.lead_id = l.id WHERE s.id = ?) AS lead,
   (SELECT {agg}({obj}('id', past.id, 'role', past.role, 'content', past.content))
    FROM (SELECT p.id, p.role, p.content FROM message p
          WHERE p.session_id = ? AND p.id < ?
          ORDER BY p.id DESC LIMIT ?) past) AS history
 """
+_LEAD_PAIRS = ", ".join(f"'{c}', l.{c}" for c in LEAD_COLUMNS)  # what lead_from_row reads
 _START_ANSWER_OF = {
-    "sqlite": _START_ANSWER.format(obj="json_object", agg="json_group_array"),
-    "postgres": _START_ANSWER.format(obj="json_build_object", agg="json_agg"),
+    "sqlite": _START_ANSWER.format(
+        obj="json_object", agg="json_group_array", lead_pairs=_LEAD_PAIRS
+    ),
+    "postgres": _START_ANSWER.format(
+        obj="json_build_object", agg="json_agg", lead_pairs=_LEAD_PAIRS
+    ),
 }
 _SET_FAILED = "UPDATE message SET status = ?, pending = ?, error = ?, updated_at = ? WHERE id = ?"
 _SET_FAILED_RETURNING = _SET_FAILED + " RETURNING id"
@@ -259,11 +262,10 @@ WITH final AS (
 SELECT reply.id, reply.session_id, reply.agent_id, reply.kind, s.contact
 FROM reply JOIN session s ON s.id = reply.session_id
 """
-_LEAD_OF_SESSION = """
-SELECT l.id, l.agent_id, l.platform, l.contact, l.name, l.first_seen_at, l.last_seen_at,
-       l.message_count, l.opted_out
-FROM lead l JOIN session s ON s.lead_id = l.id WHERE s.id = ?
-"""
+_LEAD_OF_SESSION = (
+    f"SELECT {', '.join('l.' + c for c in LEAD_COLUMNS)}\n"
+    "FROM lead l JOIN session s ON s.lead_id = l.id WHERE s.id = ?"
+)
 
 
 def _summary(r: dict[str, Any]) -> SessionSummary:
