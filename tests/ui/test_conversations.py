@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -180,8 +181,15 @@ async def test_stop_shows_the_contact_opted_out_in_the_transcript_and_the_leads(
 async def test_the_inbox_pages_through_its_conversations(signed_in: Ui) -> None:
     agent_id = await signed_in.create_agent()
     webchat = WebChat(signed_in.container.intake())
-    for n in range(27):
-        await webchat.say(agent_id, new_visitor_id(), f"hello {n}", f"Visitor {n:02d}")
+
+    async def answered(visitor: str) -> None:  # the inbox follows each session's newest message
+        while not any(m.role == "assistant" for m in await webchat.transcript(agent_id, visitor)):
+            await asyncio.sleep(0.01)
+
+    for n in range(27):  # one at a time: each reply is stored before the next visitor writes
+        visitor = new_visitor_id()
+        await webchat.say(agent_id, visitor, f"hello {n}", f"Visitor {n:02d}")
+        await asyncio.wait_for(answered(visitor), timeout=10)
 
     def names(text: str) -> set[str]:
         return set(re.findall(r"Visitor \d\d", text))
