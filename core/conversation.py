@@ -40,6 +40,7 @@ from ports.values import (
     InboundMessage,
     LeadRecord,
     OutboundMessage,
+    Reach,
     StoredMessage,
 )
 
@@ -192,17 +193,17 @@ class Responder:
         return held[1]
 
     async def answer_session(self, session_id: str) -> None:
-        while (message := await self.store.next_pending(session_id)) is not None:
+        message = await self.store.next_pending(session_id)
+        while message is not None:  # each step gives the session's next pending message
             if message.role == USER:
-                await self._answer(message)
+                message = await self._answer(message)
             else:
-                await self._deliver(message)
+                message = await self._deliver(message)
 
-    async def _answer(self, message: StoredMessage) -> None:
+    async def _answer(self, message: StoredMessage) -> StoredMessage | None:
         traits = _traits(self.catalog, message.kind)
         if message.control is not None:  # STOP or START: the gateway answers, not the agent
-            await self._confirm(message, traits, message.control)
-            return
+            return await self._confirm(message, traits, message.control)
         start = await self.store.start_answer(
             message.id, message.session_id, self.clock.now(), self.history_window
         )
@@ -213,7 +214,7 @@ class Responder:
                 message.id, FAILED, reachability.OPTED_OUT, self.clock.now(),
                 operations.on_refused(reachability.OPTED_OUT),
             )  # fmt: skip
-            return
+            return await self.store.next_pending(message.session_id)
         if start.attempts > self.max_deaths:
             log.error(
                 "message %s quarantined after %d interrupted answers",
@@ -226,8 +227,7 @@ class Responder:
                 attention=operations.on_answer(FAILED),
             )  # fmt: skip
             self.metrics.answered((done - message.created_at).total_seconds(), FAILED)
-            await self._deliver(stored)
-            return
+            return await self._deliver(stored.reply, stored.reach)
         self._show_typing(message)
         agent = await self.agents.get_agent(message.agent_id)
         reply, status = await self._ask_agent(message, agent, lead, start.history, traits)
@@ -239,9 +239,11 @@ class Responder:
             message.id, status, text, done, attention=operations.on_answer(status)
         )
         self.metrics.answered((done - message.created_at).total_seconds(), status)
-        await self._deliver(stored)  # the next pending message of the session: no look-up
+        return await self._deliver(stored.reply, stored.reach)
 
-    async def _confirm(self, message: StoredMessage, traits: ChannelTraits, control: str) -> None:
+    async def _confirm(
+        self, message: StoredMessage, traits: ChannelTraits, control: str
+    ) -> StoredMessage | None:
         """A stop or start word (its lead's flag was set with it): one confirmation, where the
         gateway gives it; where the provider does, or for a repeated stop word, the message
         is closed with no reply."""
@@ -249,9 +251,9 @@ class Responder:
         done = self.clock.now()
         if text is None:
             await self.store.close_unanswered(message.id, ANSWERED, None, done, attention=False)
-            return
+            return await self.store.next_pending(message.session_id)
         stored = await self.store.complete(message.id, ANSWERED, text, done, attention=False)
-        await self._deliver(stored)
+        return await self._deliver(stored.reply, stored.reach)
 
     async def _ask_agent(
         self,
@@ -281,14 +283,26 @@ class Responder:
             log.warning("agent %s failed on message %s: %s", agent.id, message.id, e)
             return APOLOGY, FAILED
 
-    async def _deliver(self, reply: StoredMessage) -> None:
-        interrupted_at = reply.attempt_started_at if reply.status == SENDING else None
+    async def _deliver(
+        self, reply: StoredMessage, fresh: Reach | None = None
+    ) -> StoredMessage | None:
+        """Send a reply; returns the session's next pending message. `fresh`: the reply was
+        just stored, its attempt started with it (MessageStore.complete), and this is what
+        decides whether it may go; without it, the reply was found pending (a person's, or
+        one whose send a crash interrupted) and its attempt starts here."""
+        interrupted_at = None
         known: frozenset[str] = frozenset()
-        if interrupted_at is not None:  # rare: only after a crash mid-send
-            history = await self.store.session_messages(reply.session_id)
-            known = frozenset(m.external_id for m in history if m.external_id and m.id != reply.id)
         started = self.clock.now()
-        reach = await self.store.mark_sending(reply.id, started)
+        if fresh is not None:
+            reach = fresh
+        else:
+            interrupted_at = reply.attempt_started_at if reply.status == SENDING else None
+            if interrupted_at is not None:  # rare: only after a crash mid-send
+                history = await self.store.session_messages(reply.session_id)
+                known = frozenset(
+                    m.external_id for m in history if m.external_id and m.id != reply.id
+                )
+            reach = await self.store.mark_sending(reply.id, started)
         refused = reachability.refusal(
             _traits(self.catalog, reply.kind), reach, started, reply.content,
             template=reply.template is not None,
@@ -299,7 +313,7 @@ class Responder:
                 reply.id, FAILED, refused, self.clock.now(), operations.on_refused(refused)
             )
             self.metrics.sent(0.0, FAILED)
-            return
+            return await self.store.next_pending(reply.session_id)
         outbound = OutboundMessage(
             message_id=reply.id,
             agent_id=reply.agent_id,
@@ -329,12 +343,7 @@ class Responder:
         else:
             outcome = SENT
             try:
-                await self.store.mark_sent(reply.id, receipt, self.clock.now())
-                # Reports that came in before the provider id was stored apply now.
-                reports = DeliveryReports(self.store)
-                await reports.apply_parked(
-                    reply.agent_id, reply.kind, receipt.external_id, self.clock.now()
-                )
+                after = await self.store.mark_sent(reply.id, receipt, self.clock.now())
             except Conflict:
                 # A look-up after an interrupted send matched a message another reply already
                 # owns: whether this one left is unknown. Say so rather than send it twice or
@@ -344,7 +353,16 @@ class Responder:
                 await self.store.mark_send_failed(
                     reply.id, UNKNOWN, note, self.clock.now(), operations.on_reply_status(UNKNOWN)
                 )
+            else:
+                self.metrics.sent((self.clock.now() - started).total_seconds(), outcome)
+                if after.parked:  # reports that came before the provider id was stored
+                    await DeliveryReports(self.store).apply_taken(
+                        reply.agent_id, reply.kind, receipt.external_id, after.parked,
+                        self.clock.now(),
+                    )  # fmt: skip
+                return after.next_pending
         self.metrics.sent((self.clock.now() - started).total_seconds(), outcome)
+        return await self.store.next_pending(reply.session_id)
 
 
 @dataclass

@@ -4,6 +4,7 @@ Written once, here: the stores only read, compare-and-set and park."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -61,7 +62,20 @@ class DeliveryReports:
         return True
 
     async def apply_parked(self, agent_id: str, kind: str, external_id: str, at: datetime) -> None:
-        for status, error in await self.store.take_parked(agent_id, kind, external_id):
+        taken = await self.store.take_parked(agent_id, kind, external_id)
+        await self.apply_taken(agent_id, kind, external_id, taken, at)
+
+    async def apply_taken(
+        self,
+        agent_id: str,
+        kind: str,
+        external_id: str,
+        reports: Iterable[tuple[str, str | None]],
+        at: datetime,
+    ) -> None:
+        """Apply reports already taken from the parked ones (`MessageStore.mark_sent` takes
+        them in its own step), in the order they came."""
+        for status, error in reports:
             await self._apply(agent_id, kind, external_id, status, error, at)
 
     async def _apply(

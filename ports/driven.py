@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from ports.values import (
     AcceptResult,
     Actor,
+    AfterSend,
     AgentRecord,
     AgentRequest,
     AnswerStart,
@@ -20,6 +21,7 @@ from ports.values import (
     LeadRecord,
     LeadWebhook,
     OutboundMessage,
+    Outgoing,
     Page,
     Reach,
     SendReceipt,
@@ -121,10 +123,13 @@ class MessageStore(Protocol):
         at: datetime,
         reason: str | None = None,
         attention: bool | None = None,
-    ) -> StoredMessage:
+    ) -> Outgoing:
         """In one transaction: set the user message's final status (with `reason` as its error
-        when given), store the assistant reply (status `queued`), make it the session's last
-        message and set its `needs_attention` to `attention` (None: left). Returns the reply."""
+        when given), store the assistant reply, make it the session's last message and set its
+        `needs_attention` to `attention` (None: left). The reply is stored `sending`, its send
+        attempt started at `at` (as `mark_sending` would record it: the answer is handed to
+        its channel next, and a crash before it is marked is looked up like any interrupted
+        send). Returns the reply with its Reach, read in the same step."""
         ...
 
     async def close_unanswered(
@@ -151,7 +156,12 @@ class MessageStore(Protocol):
         refused a send because the contact opted out there)."""
         ...
 
-    async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> None: ...
+    async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> AfterSend:
+        """Record a send that left (the provider's id and status; the message is no longer
+        pending) and, in the same step, take the reports parked for that id and read the
+        session's next pending message. Conflict when another message of the channel already
+        has that provider id; NotFound when there is no such message."""
+        ...
 
     async def mark_send_failed(
         self,

@@ -239,6 +239,25 @@ class Reach:
 
 
 @dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A reply as `MessageStore.complete` stored it (already `sending`: its attempt starts
+    with the step that stored it), with what decides whether it may go, read in that step."""
+
+    reply: StoredMessage
+    reach: Reach
+
+
+@dataclass(frozen=True, slots=True)
+class AfterSend:
+    """What `MessageStore.mark_sent` gives back from its own step: the delivery reports that
+    were parked for the provider id it stored (taken: the caller applies them), and the
+    session's next message needing work (as `next_pending` gives it)."""
+
+    parked: tuple[tuple[str, str | None], ...]
+    next_pending: StoredMessage | None
+
+
+@dataclass(frozen=True, slots=True)
 class Actor:
     """Who did an operation: the API key's workspace and the label given at key creation."""
 

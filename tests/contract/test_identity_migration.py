@@ -128,7 +128,7 @@ async def test_new_ids_continue_after_the_old_ones_and_are_unique_per_agent(
     same_id = InboundMessage(other.id, "whatsapp", PHONE, "SMin", "hi at the other agent")
     result = await migrated.messages.accept_inbound(same_id, f"twilio_{other.id}_{PHONE}", T0)
     assert not result.duplicate and result.message_id > 2
-    reply = await migrated.messages.complete(result.message_id, "answered", "ok", T0)
+    reply = (await migrated.messages.complete(result.message_id, "answered", "ok", T0)).reply
     # The old reply's provider id is taken at agent A only.
     await migrated.messages.mark_sent(reply.id, SendReceipt("SMout"), T0)
 

@@ -99,9 +99,11 @@ async def test_a_reply_is_the_last_message_and_a_retry_changes_nothing(stores: S
 async def test_needs_attention_follows_the_flags_the_core_decides(stores: Stores) -> None:
     agent = await new_agent(stores)
     user = await arrive(stores, agent, "SM1", 0)
-    reply = await stores.messages.complete(
-        user, FAILED, "Sorry", at(1), attention=operations.on_answer(FAILED)
-    )
+    reply = (
+        await stores.messages.complete(
+            user, FAILED, "Sorry", at(1), attention=operations.on_answer(FAILED)
+        )
+    ).reply
     assert [s.needs_attention for s in await inbox(stores)] == [True]
     # Sending the apology fine does not hide that the agent failed.
     await stores.messages.mark_sent(reply.id, SendReceipt("SMr1"), at(2))
@@ -110,9 +112,11 @@ async def test_needs_attention_follows_the_flags_the_core_decides(stores: Stores
     # A new message starts afresh, and a good answer keeps it clear ...
     user = await arrive(stores, agent, "SM2", 3)
     assert await inbox(stores, status=NEEDS_ATTENTION) == []
-    reply = await stores.messages.complete(
-        user, ANSWERED, "ok", at(4), attention=operations.on_answer(ANSWERED)
-    )
+    reply = (
+        await stores.messages.complete(
+            user, ANSWERED, "ok", at(4), attention=operations.on_answer(ANSWERED)
+        )
+    ).reply
     await stores.messages.mark_sent(reply.id, SendReceipt("SMr2"), at(5))
     assert await inbox(stores, status=NEEDS_ATTENTION) == []
 
@@ -126,7 +130,7 @@ async def test_needs_attention_follows_the_flags_the_core_decides(stores: Stores
 async def test_a_send_with_an_unknown_outcome_needs_attention(stores: Stores) -> None:
     agent = await new_agent(stores)
     user = await arrive(stores, agent, "SM1", 0)
-    reply = await stores.messages.complete(user, ANSWERED, "ok", at(1), attention=False)
+    reply = (await stores.messages.complete(user, ANSWERED, "ok", at(1), attention=False)).reply
     await stores.messages.mark_send_failed(
         reply.id, UNKNOWN, "timeout", at(2), operations.on_reply_status(UNKNOWN)
     )

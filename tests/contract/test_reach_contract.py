@@ -29,7 +29,7 @@ async def test_mark_sending_hands_back_the_opt_out_and_the_last_user_message_tim
 ) -> None:
     agent = await new_agent(stores)
     first = await arrive(stores, agent, "SM1", 0)
-    reply = await stores.messages.complete(first, ANSWERED, "hello", at(1))
+    reply = (await stores.messages.complete(first, ANSWERED, "hello", at(1))).reply
     assert await stores.messages.mark_sending(reply.id, at(2)) == Reach(False, at(0))
 
     # A human's message later does not move the window: only the person's messages do.
@@ -106,7 +106,7 @@ async def test_close_unanswered_sets_the_status_and_reason_without_a_reply(
 async def test_set_opted_out_flags_the_lead_of_a_messages_session(stores: Stores) -> None:
     agent = await new_agent(stores)
     first = await arrive(stores, agent, "SM1", 0)
-    reply = await stores.messages.complete(first, ANSWERED, "hello", at(1))
+    reply = (await stores.messages.complete(first, ANSWERED, "hello", at(1))).reply
     await stores.messages.set_opted_out(reply.id, True)
     lead = await stores.messages.lead_for_session(session_of(agent))
     assert lead is not None and lead.opted_out is True

@@ -10,7 +10,14 @@ import pytest
 
 from core.delivery import DeliveryReports
 from ports.errors import Conflict, NotFound
-from ports.values import AcceptResult, ChannelRecord, InboundMessage, LeadRecord, SendReceipt
+from ports.values import (
+    AcceptResult,
+    ChannelRecord,
+    InboundMessage,
+    LeadRecord,
+    Reach,
+    SendReceipt,
+)
 from tests.contract.conftest import Stores
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
@@ -236,16 +243,19 @@ async def test_a_message_moves_through_processing_reply_sending_and_sent(stores:
     assert pending is not None and (pending.id, pending.status) == (first.message_id, "processing")
     assert await m.reply_of(first.message_id) is None
 
-    reply = await m.complete(first.message_id, "answered", "hello back", at(3))
-    assert (reply.role, reply.status, reply.content) == ("assistant", "queued", "hello back")
+    outgoing = await m.complete(first.message_id, "answered", "hello back", at(3))
+    assert outgoing.reach == Reach(False, at(1))  # the person's last message: the second
+    reply = outgoing.reply
+    # Stored with its send attempt started: a crash before the send is looked up first.
+    assert (reply.role, reply.status, reply.content) == ("assistant", "sending", "hello back")
     assert (reply.reply_to_id, reply.session_id, reply.agent_id) == (
         first.message_id, session_id, agent_id,
     )  # fmt: skip
     assert (reply.kind, reply.contact, reply.created_at) == ("whatsapp", PHONE, at(3))
-    assert reply.external_id is None and reply.attempt_started_at is None
+    assert reply.external_id is None and reply.attempt_started_at == at(3)
     assert reply.id > second.message_id
     assert await m.reply_of(first.message_id) == reply
-    # The queued reply goes before the second user message, although its id is higher:
+    # The unsent reply goes before the second user message, although its id is higher:
     # replies leave in the order of the messages they answer (the fault soak found the old
     # "oldest id first" rule sending the second answer before the first after a crash).
     pending = await m.next_pending(session_id)
@@ -255,12 +265,14 @@ async def test_a_message_moves_through_processing_reply_sending_and_sent(stores:
     await m.mark_sending(reply.id, at(6))
     pending = await m.next_pending(session_id)
     assert pending is not None and pending.id == reply.id
-    assert (pending.status, pending.attempt_started_at) == ("sending", at(5))
+    assert (pending.status, pending.attempt_started_at) == ("sending", at(3))  # the first kept
 
-    await m.mark_sent(reply.id, SendReceipt("SMout1"), at(7))
+    after = await m.mark_sent(reply.id, SendReceipt("SMout1"), at(7))
+    assert after.parked == ()
     pending = await m.next_pending(session_id)
     assert pending is not None and pending.id == second.message_id
-    reply2 = await m.complete(second.message_id, "answered", "two back", at(4))
+    assert after.next_pending == pending  # read in mark_sent's own step
+    reply2 = (await m.complete(second.message_id, "answered", "two back", at(4))).reply
     pending = await m.next_pending(session_id)
     assert pending is not None and pending.id == reply2.id
     await m.mark_send_failed(reply2.id, "failed", "x" * 600, at(8))
@@ -270,7 +282,7 @@ async def test_a_message_moves_through_processing_reply_sending_and_sent(stores:
     assert list(by_id) == [first.message_id, second.message_id, reply.id, reply2.id]
     assert by_id[first.message_id].status == by_id[second.message_id].status == "answered"
     sent = by_id[reply.id]
-    assert (sent.status, sent.external_id, sent.attempt_started_at) == ("sent", "SMout1", at(5))
+    assert (sent.status, sent.external_id, sent.attempt_started_at) == ("sent", "SMout1", at(3))
     failed = by_id[reply2.id]
     assert (failed.status, failed.error, failed.external_id) == ("failed", "x" * 500, None)
 
@@ -278,7 +290,7 @@ async def test_a_message_moves_through_processing_reply_sending_and_sent(stores:
 async def test_a_failed_user_message_is_no_longer_pending(stores: Stores) -> None:
     agent_id = await new_agent(stores)
     result = await accept(stores, agent_id, "SM1")
-    reply = await stores.messages.complete(result.message_id, "failed", "sorry", at(1))
+    reply = (await stores.messages.complete(result.message_id, "failed", "sorry", at(1))).reply
     pending = await stores.messages.next_pending(result.session_id)
     assert pending is not None and pending.id == reply.id
     [user, _] = await stores.messages.session_messages(result.session_id)
@@ -300,9 +312,11 @@ async def test_a_reply_completed_with_a_reason_keeps_it_and_is_the_last_message(
 ) -> None:
     agent_id = await new_agent(stores)
     result = await accept(stores, agent_id, "SM1")
-    reply = await stores.messages.complete(
-        result.message_id, "failed", "sorry", at(1), reason="poison", attention=True
-    )
+    reply = (
+        await stores.messages.complete(
+            result.message_id, "failed", "sorry", at(1), reason="poison", attention=True
+        )
+    ).reply
     [user, stored] = await stores.messages.session_messages(result.session_id)
     assert (user.status, user.error, stored.id, stored.reply_to_id) == (
         "failed", "poison", reply.id, result.message_id,
@@ -320,7 +334,7 @@ async def test_record_delivery_only_moves_forward(stores: Stores) -> None:
     reports = DeliveryReports(m)
     agent_id = await new_agent(stores)
     result = await accept(stores, agent_id, "SMin")
-    reply = await m.complete(result.message_id, "answered", "ok", at(1))
+    reply = (await m.complete(result.message_id, "answered", "ok", at(1))).reply
     await m.mark_sending(reply.id, at(2))
     await m.mark_sent(reply.id, SendReceipt("SMout"), at(3))
 
@@ -358,7 +372,7 @@ async def test_record_delivery_failure_keeps_its_error(stores: Stores) -> None:
     reports = DeliveryReports(m)
     agent_id = await new_agent(stores)
     result = await accept(stores, agent_id, "SMin")
-    reply = await m.complete(result.message_id, "answered", "ok", at(1))
+    reply = (await m.complete(result.message_id, "answered", "ok", at(1))).reply
     await m.mark_sent(reply.id, SendReceipt("SMout", "queued"), at(3))
     assert await m.next_pending(result.session_id) is None
     assert await reports.record(agent_id, "whatsapp", "SMout", "undelivered", "30003", at(4))
@@ -373,7 +387,7 @@ async def test_history_is_the_last_messages_before_one_oldest_first(stores: Stor
     ids: list[int] = []
     for i in range(3):
         result = await accept(stores, agent_id, f"SM{i}", i, body=f"q{i}")
-        reply = await m.complete(result.message_id, "answered", f"a{i}", at(i))
+        reply = (await m.complete(result.message_id, "answered", f"a{i}", at(i))).reply
         ids += [result.message_id, reply.id]
     await accept(stores, agent_id, "SMother", 9, contact="+14155550111", body="elsewhere")
     session_id = session_of(agent_id)
@@ -402,7 +416,7 @@ async def test_sessions_with_pending_work_oldest_first(stores: Stores) -> None:
     assert await m.sessions_with_pending_work(10) == [a.session_id, b.session_id, c.session_id]
     assert await m.sessions_with_pending_work(2) == [a.session_id, b.session_id]
 
-    reply = await m.complete(b.message_id, "answered", "ok", at(4))
+    reply = (await m.complete(b.message_id, "answered", "ok", at(4))).reply
     assert await m.sessions_with_pending_work(10) == [a.session_id, c.session_id, b.session_id]
     await m.mark_sent(reply.id, SendReceipt("SMout"), at(5))
     assert (await m.start_answer(c.message_id, c.session_id, at(6), 0)).attempts == 1
@@ -525,15 +539,16 @@ async def test_a_report_before_its_provider_id_is_parked_then_applied(stores: St
     reports = DeliveryReports(m)
     agent_id = await new_agent(stores)
     result = await accept(stores, agent_id, "SMin")
-    reply = await m.complete(result.message_id, "answered", "ok", at(1))
+    reply = (await m.complete(result.message_id, "answered", "ok", at(1))).reply
     await m.mark_sending(reply.id, at(2))
     # Twilio's callbacks can beat the 201 that tells us the sid.
     assert not await reports.record(agent_id, "whatsapp", "SMout", "delivered", None, at(3))
     assert not await reports.record(agent_id, "whatsapp", "SMout", "sent", None, at(3))
     other_agent = await new_agent(stores)
     assert not await reports.record(other_agent, "whatsapp", "SMout", "read", None, at(3))
-    await m.mark_sent(reply.id, SendReceipt("SMout"), at(4))
-    await reports.apply_parked(agent_id, "whatsapp", "SMout", at(5))
+    after = await m.mark_sent(reply.id, SendReceipt("SMout"), at(4))
+    assert after.parked == (("delivered", None), ("sent", None))  # taken, in the order they came
+    await reports.apply_taken(agent_id, "whatsapp", "SMout", after.parked, at(5))
     row = await m.reply_of(result.message_id)
     assert row is not None and row.status == "delivered"  # not moved back by the late `sent`
     assert await m.take_parked(agent_id, "whatsapp", "SMout") == []
@@ -569,7 +584,7 @@ async def test_start_answer_gives_the_lead_and_the_history_window_with_the_attem
     ids = []
     for i in range(3):
         accepted = await accept(stores, agent_id, f"SM{i}", 2 * i, body=f"q{i}", name="Ana")
-        reply = await m.complete(accepted.message_id, "answered", f"a{i}", at(2 * i + 1))
+        reply = (await m.complete(accepted.message_id, "answered", f"a{i}", at(2 * i + 1))).reply
         await m.mark_sent(reply.id, SendReceipt(f"SMa{i}"), at(2 * i + 1))
         ids.append(accepted.message_id)
     last = await accept(stores, agent_id, "SM9", 10, body="now")
@@ -604,7 +619,7 @@ async def test_an_interrupted_reply_goes_out_before_newer_user_messages(stores: 
     first = await accept(stores, agent_id, "SM1", body="one")
     await m.start_answer(first.message_id, first.session_id, at(1), 0)
     second = await accept(stores, agent_id, "SM2", 2, body="two")  # while the agent works
-    reply = await m.complete(first.message_id, "answered", "re: one", at(3))
+    reply = (await m.complete(first.message_id, "answered", "re: one", at(3))).reply
     await m.mark_sending(reply.id, at(4))  # ... and the process dies here
     assert reply.id > second.message_id
     pending = await m.next_pending(first.session_id)

@@ -391,7 +391,7 @@ async def test_an_interrupted_reply_is_not_mistaken_for_an_identical_earlier_one
         session,
         first_sent_at,
     )
-    reply = await store.complete(accepted.message_id, "answered", "OK", first_sent_at)
+    reply = (await store.complete(accepted.message_id, "answered", "OK", first_sent_at)).reply
     await store.mark_sending(reply.id, first_sent_at + timedelta(milliseconds=500))
 
     await gateway.container.recovery().resume_pending()  # what the restart does

@@ -198,9 +198,9 @@ async def seed_sent_turns(world: World, agent: str, turns: int) -> str:
     for i in range(turns):
         result = await world.intake.accept(world.inbound(agent, f"SMold{i}", f"u{i}"))
         session = result.session_id
-        reply = await world.messages.complete(
-            result.message_id, ANSWERED, f"a{i}", world.clock.now()
-        )
+        reply = (
+            await world.messages.complete(result.message_id, ANSWERED, f"a{i}", world.clock.now())
+        ).reply
         await world.messages.mark_sending(reply.id, world.clock.now())
         await world.messages.mark_sent(reply.id, SendReceipt(f"SMa{i}"), world.clock.now())
     return session
@@ -312,11 +312,12 @@ async def test_a_reply_left_sending_by_a_crash_is_resent_with_the_attempt_time(
 ) -> None:
     agent = await world.new_agent()
     accepted = await world.intake.accept(world.inbound(agent, "SM1", "hello"))
-    reply = await world.messages.complete(
-        accepted.message_id, ANSWERED, "stored reply", world.clock.now()
-    )
     first_attempt = world.clock.now()
-    await world.messages.mark_sending(reply.id, first_attempt)  # ... and then the process died
+    # The reply is stored with its attempt started ...
+    reply = (
+        await world.messages.complete(accepted.message_id, ANSWERED, "stored reply", first_attempt)
+    ).reply
+    await world.messages.mark_sending(reply.id, world.clock.now())  # ... and then the process died
 
     await world.responder().answer_session(accepted.session_id)
 
@@ -412,7 +413,9 @@ async def test_the_periodic_sweep_leaves_out_sessions_whose_work_is_newer_than_s
 async def test_recovery_finds_a_reply_stuck_in_sending(world: World) -> None:
     agent = await world.new_agent()
     accepted = await world.intake.accept(world.inbound(agent, "SM1"))
-    reply = await world.messages.complete(accepted.message_id, ANSWERED, "r", world.clock.now())
+    reply = (
+        await world.messages.complete(accepted.message_id, ANSWERED, "r", world.clock.now())
+    ).reply
     await world.messages.mark_sending(reply.id, world.clock.now())
     world.queue.enqueued.clear()
 

@@ -23,6 +23,7 @@ from ports.errors import Conflict, NotFound
 from ports.values import (
     AcceptResult,
     Actor,
+    AfterSend,
     AgentRecord,
     AnswerStart,
     ChannelRecord,
@@ -31,6 +32,7 @@ from ports.values import (
     LeadDelivery,
     LeadRecord,
     LeadWebhook,
+    Outgoing,
     Page,
     Reach,
     SendReceipt,
@@ -220,21 +222,21 @@ class MemoryMessageStore(_Store):
         at: datetime,
         reason: str | None = None,
         attention: bool | None = None,
-    ) -> StoredMessage:
+    ) -> Outgoing:
         db = self.db
         user = self._get(user_message_id)
         db.messages[user.id] = replace(user, status=user_status, error=reason or user.error)
         db.pending.discard(user.id)
         row = replace(
-            user, id=db.new_message_id(), role=v.ASSISTANT, content=reply, status=v.QUEUED,
-            created_at=at, external_id=None, reply_to_id=user.id, attempt_started_at=None,
+            user, id=db.new_message_id(), role=v.ASSISTANT, content=reply, status=v.SENDING,
+            created_at=at, external_id=None, reply_to_id=user.id, attempt_started_at=at,
             error=None, attempts=0,
         )  # fmt: skip
         db.messages[row.id] = row
         db.pending.add(row.id)
         session = db.sessions[row.session_id]
         db.sessions[row.session_id] = _summarised(session, row, attention, attention)
-        return row
+        return Outgoing(row, self._reach(row))
 
     async def close_unanswered(
         self,
@@ -254,7 +256,10 @@ class MemoryMessageStore(_Store):
         row = self._get(message_id)
         started = row.attempt_started_at or at
         self.db.messages[message_id] = replace(row, status=v.SENDING, attempt_started_at=started)
-        lead = self.db.leads[self.db.sessions[row.session_id].lead_id]
+        return self._reach(row)
+
+    def _reach(self, message: StoredMessage) -> Reach:
+        lead = self.db.leads[self.db.sessions[message.session_id].lead_id]
         return Reach(lead.opted_out, lead.last_seen_at)
 
     async def set_opted_out(self, message_id: int, opted_out: bool) -> None:
@@ -262,7 +267,7 @@ class MemoryMessageStore(_Store):
         lead = self.db.leads[session.lead_id]
         self.db.leads[session.lead_id] = replace(lead, opted_out=opted_out)
 
-    async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> None:
+    async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> AfterSend:
         db = self.db
         row = self._get(message_id)
         key = (row.agent_id, row.kind, receipt.external_id)
@@ -277,6 +282,8 @@ class MemoryMessageStore(_Store):
         )
         db.by_external_id[key] = message_id
         db.pending.discard(message_id)
+        parked = await self.take_parked(row.agent_id, row.kind, receipt.external_id)
+        return AfterSend(tuple(parked), await self.next_pending(row.session_id))
 
     def _flag(self, session_id: str, attention: bool | None) -> None:
         session = self.db.sessions.get(session_id)

@@ -29,6 +29,7 @@ from adapters.persistence.tortoise.sql import (
     to_json,
     to_time,
     transaction,
+    transaction_rows,
     unavailable_on_db_error,
 )
 from ports.errors import NotFound
@@ -44,10 +45,12 @@ from ports.values import (
     RECEIVED,
     SENDING,
     AcceptResult,
+    AfterSend,
     AnswerStart,
     HistoryEntry,
     InboundMessage,
     LeadRecord,
+    Outgoing,
     Page,
     Reach,
     SendReceipt,
@@ -223,18 +226,58 @@ DELETE FROM parked_delivery WHERE agent_id = ? AND kind = ? AND external_id = ?
 RETURNING id, status, error
 """
 _DROP_PARKED = "DELETE FROM parked_delivery WHERE created_at < ?"
-# The reply takes its session from the user message it answers: no read beforehand.
+# The reply takes its session from the user message it answers: no read beforehand. It is
+# stored `sending`, its attempt started (the send follows at once; see MessageStore.complete).
 _INSERT_REPLY = """
 INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, reply_to_id,
-                     created_at, updated_at)
-SELECT session_id, agent_id, kind, 'assistant', ?, ?, ?, id, ?, ? FROM message WHERE id = ?
-RETURNING id, session_id, agent_id, kind,
-  (SELECT contact FROM session
-   WHERE session.id = (SELECT m.session_id FROM message m WHERE m.id = ?)) AS contact
+                     attempt_started_at, created_at, updated_at)
+SELECT session_id, agent_id, kind, 'assistant', ?, ?, ?, id, ?, ?, ? FROM message WHERE id = ?
+RETURNING id, session_id, agent_id, kind
+"""
+# The reply's contact and what decides whether it may go (core.reachability), by its id.
+_REACH_OF_MESSAGE = """
+SELECT s.contact, l.opted_out, l.last_seen_at
+FROM message m JOIN session s ON s.id = m.session_id JOIN lead l ON l.id = s.lead_id
+WHERE m.id = ?
 """
 _MARK_SENT = """
 UPDATE message SET status = ?, pending = ?, updated_at = ?, external_id = ? WHERE id = ?
+RETURNING id
 """
+# mark_sent's other two steps, in its transaction (SQLite): the reports parked for the id just
+# stored, and the session's next pending message (the sent one no longer is).
+_TAKE_PARKED_OF_MESSAGE = """
+DELETE FROM parked_delivery
+WHERE agent_id = (SELECT agent_id FROM message WHERE id = ?)
+  AND kind = (SELECT kind FROM message WHERE id = ?) AND external_id = ?
+RETURNING id, status, error
+"""
+_NEXT_PENDING_OF_MESSAGE = _NEXT_PENDING.replace(
+    "m.session_id = ?", "m.session_id = (SELECT session_id FROM message WHERE id = ?)"
+)
+# PostgreSQL: mark_sent as one statement. Its parts share one snapshot, in which the sent
+# message is still pending: the next pending one is read without it.
+_MARK_SENT_PG = f"""
+WITH sent AS (
+  UPDATE message SET status = $1, pending = FALSE, updated_at = $2, external_id = $3
+  WHERE id = $4
+  RETURNING id, session_id, agent_id, kind
+), parked AS (
+  DELETE FROM parked_delivery p USING sent
+  WHERE p.agent_id = sent.agent_id AND p.kind = sent.kind AND p.external_id = $3
+  RETURNING p.id, p.status, p.error
+)
+SELECT
+  (SELECT json_agg(json_build_object('id', id, 'status', status, 'error', error))
+   FROM parked) AS parked,
+  (SELECT row_to_json(n) FROM ({
+    _NEXT_PENDING.replace(
+        "m.session_id = ? AND m.pending = ?",
+        "m.session_id = sent.session_id AND m.pending AND m.id <> sent.id",
+    )
+}) n) AS next
+FROM sent
+"""  # noqa: S608 - constant text, every value a parameter
 # A reply's step: the session is the one of the message it answers.
 _SUMMARY_OF_MESSAGE = _SUMMARY.replace(
     "WHERE id = ?", "WHERE id = (SELECT session_id FROM message WHERE id = ?)"
@@ -250,8 +293,8 @@ WITH final AS (
   RETURNING id, session_id, agent_id, kind
 ), reply AS (
   INSERT INTO message (session_id, agent_id, kind, role, content, status, pending, reply_to_id,
-                       created_at, updated_at)
-  SELECT session_id, agent_id, kind, 'assistant', $5, $6, TRUE, id, $3, $3 FROM final
+                       attempt_started_at, created_at, updated_at)
+  SELECT session_id, agent_id, kind, 'assistant', $5, $6, TRUE, id, $3, $3, $3 FROM final
   RETURNING id, session_id, agent_id, kind
 ), summary AS (
   UPDATE session SET last_message_id = reply.id, last_message_at = $3, last_message = $7,
@@ -259,8 +302,9 @@ WITH final AS (
   FROM reply
   WHERE session.id = reply.session_id AND COALESCE(session.last_message_id, 0) < reply.id
 )
-SELECT reply.id, reply.session_id, reply.agent_id, reply.kind, s.contact
-FROM reply JOIN session s ON s.id = reply.session_id
+SELECT reply.id, reply.session_id, reply.agent_id, reply.kind, s.contact, l.opted_out,
+       l.last_seen_at
+FROM reply JOIN session s ON s.id = reply.session_id JOIN lead l ON l.id = s.lead_id
 """
 _LEAD_OF_SESSION = (
     f"SELECT {', '.join('l.' + c for c in LEAD_COLUMNS)}\n"
@@ -286,9 +330,9 @@ def _summary(r: dict[str, Any]) -> SessionSummary:
 
 
 def _queued(
-    row: dict[str, Any], role: str, content: str, at: datetime, **more: Any
+    row: dict[str, Any], role: str, content: str, at: datetime, status: str = QUEUED, **more: Any
 ) -> StoredMessage:
-    """A reply just inserted (status `queued`) from the ids its INSERT returned."""
+    """A reply just inserted (status `queued`, or `status`) from the ids its INSERT returned."""
     return StoredMessage(
         id=int(row["id"]),
         session_id=row["session_id"],
@@ -297,10 +341,20 @@ def _queued(
         contact=row["contact"],
         role=role,
         content=content,
-        status=QUEUED,
+        status=status,
         created_at=at,
         **more,
     )
+
+
+def _reports(rows: list[dict[str, Any]]) -> tuple[tuple[str, str | None], ...]:
+    """Parked reports (status, error) in the order they came."""
+    return tuple((str(r["status"]), r["error"]) for r in sorted(rows, key=lambda r: int(r["id"])))
+
+
+def _reach(row: dict[str, Any]) -> Reach:
+    seen = row["last_seen_at"]
+    return Reach(bool(row["opted_out"]), None if seen is None else to_time(seen))
 
 
 class TortoiseMessageStore:
@@ -423,19 +477,32 @@ class TortoiseMessageStore:
         at: datetime,
         reason: str | None = None,
         attention: bool | None = None,
-    ) -> StoredMessage:
+    ) -> Outgoing:
         when = now_param(at, self._c)
         preview = reply[:LAST_MESSAGE_CHARS]
         if on_postgres(self._c):
-            values = [user_status, reason, when, user_message_id, reply, QUEUED, preview, attention]
-            rows: list[dict[str, Any]] | None = await fetch(_COMPLETE_PG, values, self._c)
+            values = [
+                user_status,
+                reason,
+                when,
+                user_message_id,
+                reply,
+                SENDING,
+                preview,
+                attention,
+            ]
+            rows = await fetch(_COMPLETE_PG, values, self._c)
+            row = rows[0] if rows else None
         else:
-            rows = await self._complete_sqlite(
+            row = await self._complete_sqlite(
                 user_message_id, user_status, reply, when, preview, reason, attention
             )
-        if not rows:
+        if row is None:
             raise NotFound(f"no message {user_message_id}")
-        return _queued(rows[0], ASSISTANT, reply, at, reply_to_id=user_message_id)
+        stored = _queued(
+            row, ASSISTANT, reply, at, SENDING, reply_to_id=user_message_id, attempt_started_at=at
+        )
+        return Outgoing(stored, _reach(row))
 
     async def _complete_sqlite(
         self,
@@ -446,20 +513,20 @@ class TortoiseMessageStore:
         preview: str,
         reason: str | None,
         attention: bool | None,
-    ) -> list[dict[str, Any]] | None:
-        return await transaction(
+    ) -> dict[str, Any] | None:
+        results = await transaction_rows(
             [
                 (_SET_FINAL, [user_status, False, reason, when, user_message_id]),
-                (
-                    _INSERT_REPLY,
-                    [reply, QUEUED, True, when, when, user_message_id, user_message_id],
-                ),
+                (_INSERT_REPLY, [reply, SENDING, True, when, when, when, user_message_id]),
                 (_SUMMARY_OF_MESSAGE, [when, preview, attention, attention, user_message_id]),
+                (_REACH_OF_MESSAGE, [user_message_id]),
             ],
-            abort_if_empty=True,  # no such user message: nothing is kept
+            abort_if_empty=1,  # no such user message: nothing is kept
             connection=self._c,
-            result_of=1,
         )
+        if results is None:
+            return None
+        return {**results[1][0], **results[3][0]}
 
     @unavailable_on_db_error
     async def close_unanswered(
@@ -491,20 +558,44 @@ class TortoiseMessageStore:
         )
         if not rows:
             raise NotFound(f"no message {message_id}")
-        seen = rows[0]["last_seen_at"]
-        return Reach(bool(rows[0]["opted_out"]), None if seen is None else to_time(seen))
+        return _reach(rows[0])
 
     @unavailable_on_db_error
     async def set_opted_out(self, message_id: int, opted_out: bool) -> None:
         await execute(_SET_OPTED_OUT, [opted_out, message_id], self._c)
 
     @unavailable_on_db_error
-    async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> None:
+    async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> AfterSend:
         # No delivery report can be ahead of this: reports find a message by the external id
-        # stored here.
-        values = [receipt.status, False, now_param(at, self._c), receipt.external_id, message_id]
-        if not await execute(_MARK_SENT, values, self._c):
+        # stored here (one that came before it was parked, and is taken here).
+        when = now_param(at, self._c)
+        if on_postgres(self._c):
+            values = [receipt.status, when, receipt.external_id, message_id]
+            rows = await fetch(_MARK_SENT_PG, values, self._c)
+            if not rows:
+                raise NotFound(f"no message {message_id}")
+            parked = to_json(rows[0]["parked"]) or []
+            following = to_json(rows[0]["next"])
+            return AfterSend(
+                _reports(parked), None if following is None else message_from_row(following)
+            )
+        sent = [receipt.status, False, when, receipt.external_id, message_id]
+        results = await transaction_rows(
+            [
+                (_MARK_SENT, sent),
+                (_TAKE_PARKED_OF_MESSAGE, [message_id, message_id, receipt.external_id]),
+                (_NEXT_PENDING_OF_MESSAGE, [message_id, True]),
+            ],
+            abort_if_empty=0,
+            connection=self._c,
+        )
+        if results is None:
             raise NotFound(f"no message {message_id}")
+        following_rows = results[2]
+        return AfterSend(
+            _reports(results[1]),
+            message_from_row(following_rows[0]) if following_rows else None,
+        )
 
     @unavailable_on_db_error
     async def mark_send_failed(
@@ -614,7 +705,7 @@ class TortoiseMessageStore:
         if key is None:
             return []
         rows = await fetch(_TAKE_PARKED, [str(key), kind, external_id], self._c)
-        return [(str(r["status"]), r["error"]) for r in sorted(rows, key=lambda r: r["id"])]
+        return list(_reports(rows))
 
     @unavailable_on_db_error
     async def drop_parked(self, before: datetime) -> int:

@@ -139,21 +139,20 @@ class _Abort(Exception):
 
 
 def _sqlite_batch(
-    db: sqlite3.Connection, statements: list[Statement], abort_if_empty: bool, result_of: int
-) -> list[dict[str, Any]] | None:
+    db: sqlite3.Connection, statements: list[Statement], abort_if_empty: int | None
+) -> list[list[dict[str, Any]]] | None:
     """Runs in aiosqlite's thread: the whole transaction in one hand-off."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        result: list[dict[str, Any]] = []
+        results: list[list[dict[str, Any]]] = []
         for index, (sql, values) in enumerate(statements):
             rows = [dict(r) for r in db.execute(sql, values).fetchall()]
-            if index == result_of:
-                if abort_if_empty and not rows:
-                    db.execute("ROLLBACK")
-                    return None
-                result = rows
+            if index == abort_if_empty and not rows:
+                db.execute("ROLLBACK")
+                return None
+            results.append(rows)
         db.execute("COMMIT")
-        return result
+        return results
     except BaseException:
         db.execute("ROLLBACK")
         raise
@@ -172,13 +171,22 @@ async def transaction(
     On SQLite the whole transaction is one hand-off to aiosqlite's thread, under Tortoise's
     connection lock: a webhook holds the single connection for one round trip instead of five.
     """
-    conn = connections.get(connection)
     index = result_of % len(statements)
+    results = await transaction_rows(statements, index if abort_if_empty else None, connection)
+    return None if results is None else results[index]
+
+
+async def transaction_rows(
+    statements: list[Statement], abort_if_empty: int | None = None, connection: str = DEFAULT
+) -> list[list[dict[str, Any]]] | None:
+    """`transaction`, returning the rows of every statement; None (nothing kept) when the
+    statement at index `abort_if_empty` returned no row."""
+    conn = connections.get(connection)
     if dialect(conn) == "sqlite":
         async with conn.acquire_connection() as sqlite_conn:
             try:
-                result: list[dict[str, Any]] | None = await sqlite_conn._execute(
-                    _sqlite_batch, sqlite_conn._conn, statements, abort_if_empty, index
+                result: list[list[dict[str, Any]]] | None = await sqlite_conn._execute(
+                    _sqlite_batch, sqlite_conn._conn, statements, abort_if_empty
                 )
             except sqlite3.IntegrityError as e:
                 raise IntegrityError(e) from e
@@ -187,13 +195,12 @@ async def transaction(
             return result
     try:
         async with in_transaction(connection) as tx:
-            kept: list[dict[str, Any]] = []
+            kept: list[list[dict[str, Any]]] = []
             for position, (sql, values) in enumerate(statements):
                 rows = list(await tx.execute_query_dict(_converted("postgres", sql), values))
-                if position == index:
-                    if abort_if_empty and not rows:
-                        raise _Abort
-                    kept = rows
+                if position == abort_if_empty and not rows:
+                    raise _Abort
+                kept.append(rows)
             return kept
     except _Abort:
         return None
