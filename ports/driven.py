@@ -158,8 +158,9 @@ class MessageStore(Protocol):
 
     async def mark_sent(self, message_id: int, receipt: SendReceipt, at: datetime) -> AfterSend:
         """Record a send that left (the provider's id and status; the message is no longer
-        pending) and, in the same step, take the reports parked for that id and read the
-        session's next pending message. Conflict when another message of the channel already
+        pending) and, with it, take the reports parked for that id (by a statement that sees
+        the id stored, so none parked meanwhile is missed) and read the session's next
+        pending message. Conflict when another message of the channel already
         has that provider id; NotFound when there is no such message."""
         ...
 

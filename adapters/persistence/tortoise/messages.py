@@ -255,21 +255,18 @@ RETURNING id, status, error
 _NEXT_PENDING_OF_MESSAGE = _NEXT_PENDING.replace(
     "m.session_id = ?", "m.session_id = (SELECT session_id FROM message WHERE id = ?)"
 )
-# PostgreSQL: mark_sent as one statement. Its parts share one snapshot, in which the sent
-# message is still pending: the next pending one is read without it.
+# PostgreSQL: the sent mark and the next pending message as one statement (its parts share
+# one snapshot, in which the sent message is still pending: the next one is read without it).
+# The parked reports are taken by a statement of their own, after its commit: a report parked
+# while this statement ran is invisible to its snapshot, and the report's second look-up
+# (core.delivery) may still miss the sent row, so only a later statement is sure to see it.
 _MARK_SENT_PG = f"""
 WITH sent AS (
   UPDATE message SET status = $1, pending = FALSE, updated_at = $2, external_id = $3
   WHERE id = $4
   RETURNING id, session_id, agent_id, kind
-), parked AS (
-  DELETE FROM parked_delivery p USING sent
-  WHERE p.agent_id = sent.agent_id AND p.kind = sent.kind AND p.external_id = $3
-  RETURNING p.id, p.status, p.error
 )
-SELECT
-  (SELECT json_agg(json_build_object('id', id, 'status', status, 'error', error))
-   FROM parked) AS parked,
+SELECT sent.agent_id, sent.kind,
   (SELECT row_to_json(n) FROM ({
     _NEXT_PENDING.replace(
         "m.session_id = ? AND m.pending = ?",
@@ -574,7 +571,8 @@ class TortoiseMessageStore:
             rows = await fetch(_MARK_SENT_PG, values, self._c)
             if not rows:
                 raise NotFound(f"no message {message_id}")
-            parked = to_json(rows[0]["parked"]) or []
+            key = [str(rows[0]["agent_id"]), rows[0]["kind"], receipt.external_id]
+            parked = await fetch(_TAKE_PARKED, key, self._c)
             following = to_json(rows[0]["next"])
             return AfterSend(
                 _reports(parked), None if following is None else message_from_row(following)
