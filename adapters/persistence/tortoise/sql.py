@@ -8,10 +8,11 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.exceptions import (
     DBConnectionError,
     IntegrityError,
@@ -21,6 +22,13 @@ from tortoise.exceptions import (
 )
 from tortoise.transactions import in_transaction
 
+from adapters.persistence.tortoise.sqlite_batch import (
+    Operation,
+    Undo,
+    batcher,
+    run_in_transaction,
+    writes,
+)
 from ports.errors import Conflict, NotFound, StoreUnavailable
 
 P = ParamSpec("P")
@@ -77,19 +85,79 @@ DEFAULT = "default"
 WORKER = "worker"
 
 
+def _sqlite_run(db: sqlite3.Connection, sql: str, values: list[Any]) -> tuple[int, list[Any]]:
+    """In SQLite's thread: one statement; the rows it changed (as Tortoise's execute_query
+    counts them) and the rows it returned."""
+    start = db.total_changes
+    rows = _rows(db, sql, values)
+    return (db.total_changes - start) or len(rows), rows
+
+
+def _rows(db: sqlite3.Connection, sql: str, values: list[Any]) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, values)
+    try:
+        return [dict(r) for r in cursor.fetchall()]
+    finally:
+        # Finalised now: a statement that failed while stepping (a unique key, in
+        # fetchall) would otherwise live on in the exception's traceback, and SQLite keeps a
+        # closed connection open (its WAL unmerged) until every statement is gone.
+        cursor.close()
+
+
+def _sqlite_transaction(
+    db: sqlite3.Connection, statements: list[Statement], abort_if_empty: int | None
+) -> list[list[dict[str, Any]]]:
+    """In SQLite's thread, inside the batch's transaction: statements in order; `Undo` (the
+    batch rolls this operation back) when the one at `abort_if_empty` returned no row."""
+    results: list[list[dict[str, Any]]] = []
+    for index, (sql, values) in enumerate(statements):
+        rows = _rows(db, sql, values)
+        if index == abort_if_empty and not rows:
+            raise Undo(None)
+        results.append(rows)
+    return results
+
+
+async def _on_sqlite(conn: BaseDBAsyncClient, operation: Operation, may_write: bool) -> Any:
+    """Runs an operation in SQLite's thread: batched with others (group commit) outside a
+    Tortoise transaction, alone on the transaction's connection inside one."""
+    try:
+        if isinstance(conn, TransactionalDBClient):
+            async with conn.acquire_connection() as sqlite_conn:
+                return await sqlite_conn._execute(run_in_transaction, sqlite_conn._conn, operation)
+        return await batcher(conn).submit(operation, may_write)
+    except sqlite3.IntegrityError as e:
+        raise IntegrityError(e) from e
+    except sqlite3.OperationalError as e:
+        raise OperationalError(e) from e
+
+
+async def _statement_on_sqlite(
+    conn: BaseDBAsyncClient, sql: str, values: list[Any]
+) -> tuple[int, list[dict[str, Any]]]:
+    result: tuple[int, list[dict[str, Any]]] = await _on_sqlite(
+        conn, partial(_sqlite_run, sql=sql, values=values), writes(sql)
+    )
+    return result
+
+
 async def fetch(sql: str, values: list[Any], connection: str = DEFAULT) -> list[dict[str, Any]]:
     """Rows of a hand-written statement on the current connection (or transaction).
 
     The hot path (every webhook and answer) uses these instead of querysets: building SQL
     through the ORM costs more CPU than running the statement."""
     conn = connections.get(connection)
-    return list(await conn.execute_query_dict(_converted(dialect(conn), sql), values))
+    if dialect(conn) == "sqlite":
+        return (await _statement_on_sqlite(conn, sql, values))[1]
+    return list(await conn.execute_query_dict(_converted("postgres", sql), values))
 
 
 async def execute(sql: str, values: list[Any], connection: str = DEFAULT) -> int:
     """Runs a statement; returns the number of rows it changed."""
     conn = connections.get(connection)
-    count, _ = await conn.execute_query(_converted(dialect(conn), sql), values)
+    if dialect(conn) == "sqlite":
+        return int((await _statement_on_sqlite(conn, sql, values))[0])
+    count, _ = await conn.execute_query(_converted("postgres", sql), values)
     return int(count)
 
 
@@ -138,26 +206,6 @@ class _Abort(Exception):
     """Rolls a batch back when its last statement returned no row."""
 
 
-def _sqlite_batch(
-    db: sqlite3.Connection, statements: list[Statement], abort_if_empty: int | None
-) -> list[list[dict[str, Any]]] | None:
-    """Runs in aiosqlite's thread: the whole transaction in one hand-off."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        results: list[list[dict[str, Any]]] = []
-        for index, (sql, values) in enumerate(statements):
-            rows = [dict(r) for r in db.execute(sql, values).fetchall()]
-            if index == abort_if_empty and not rows:
-                db.execute("ROLLBACK")
-                return None
-            results.append(rows)
-        db.execute("COMMIT")
-        return results
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-
-
 async def transaction(
     statements: list[Statement],
     abort_if_empty: bool = False,
@@ -183,16 +231,9 @@ async def transaction_rows(
     statement at index `abort_if_empty` returned no row."""
     conn = connections.get(connection)
     if dialect(conn) == "sqlite":
-        async with conn.acquire_connection() as sqlite_conn:
-            try:
-                result: list[list[dict[str, Any]]] | None = await sqlite_conn._execute(
-                    _sqlite_batch, sqlite_conn._conn, statements, abort_if_empty
-                )
-            except sqlite3.IntegrityError as e:
-                raise IntegrityError(e) from e
-            except sqlite3.OperationalError as e:
-                raise OperationalError(e) from e
-            return result
+        run = partial(_sqlite_transaction, statements=statements, abort_if_empty=abort_if_empty)
+        result: list[list[dict[str, Any]]] | None = await _on_sqlite(conn, run, True)
+        return result
     try:
         async with in_transaction(connection) as tx:
             kept: list[list[dict[str, Any]]] = []
