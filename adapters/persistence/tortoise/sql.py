@@ -118,14 +118,16 @@ def _sqlite_transaction(
     return results
 
 
-async def _on_sqlite(conn: BaseDBAsyncClient, operation: Operation, may_write: bool) -> Any:
+async def _on_sqlite(
+    conn: BaseDBAsyncClient, operation: Operation, may_write: bool, single: bool = False
+) -> Any:
     """Runs an operation in SQLite's thread: batched with others (group commit) outside a
     Tortoise transaction, alone on the transaction's connection inside one."""
     try:
         if isinstance(conn, TransactionalDBClient):
             async with conn.acquire_connection() as sqlite_conn:
                 return await sqlite_conn._execute(run_in_transaction, sqlite_conn._conn, operation)
-        return await batcher(conn).submit(operation, may_write)
+        return await batcher(conn).submit(operation, may_write, single)
     except sqlite3.IntegrityError as e:
         raise IntegrityError(e) from e
     except sqlite3.OperationalError as e:
@@ -136,7 +138,7 @@ async def _statement_on_sqlite(
     conn: BaseDBAsyncClient, sql: str, values: list[Any]
 ) -> tuple[int, list[dict[str, Any]]]:
     result: tuple[int, list[dict[str, Any]]] = await _on_sqlite(
-        conn, partial(_sqlite_run, sql=sql, values=values), writes(sql)
+        conn, partial(_sqlite_run, sql=sql, values=values), writes(sql), single=True
     )
     return result
 

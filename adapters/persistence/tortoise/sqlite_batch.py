@@ -62,12 +62,17 @@ Operation = Callable[[sqlite3.Connection], Any]
 
 
 class Op:
-    __slots__ = ("future", "run", "writes")
+    __slots__ = ("future", "run", "single", "writes")
 
-    def __init__(self, run: Operation, writes: bool, future: asyncio.Future[Any]) -> None:
+    def __init__(
+        self, run: Operation, writes: bool, future: asyncio.Future[Any], single: bool = False
+    ) -> None:
         self.run = run
         self.writes = writes
         self.future = future
+        # One statement: SQLite undoes a failed statement by itself and the transaction goes
+        # on, so it needs no savepoint (two statements and their hand-backs of the GIL less).
+        self.single = single
 
 
 def run_batch(db: sqlite3.Connection, batch: list[Op]) -> list[tuple[bool, Any]]:
@@ -76,11 +81,11 @@ def run_batch(db: sqlite3.Connection, batch: list[Op]) -> list[tuple[bool, Any]]
     if not any(op.writes for op in batch):
         return [_alone(db, op.run) for op in batch]
     if db.in_transaction:  # not ours to commit (Tortoise's lock makes this unreachable)
-        return [_in_savepoint(db, op.run) for op in batch]
+        return [_in_transaction(db, op) for op in batch]
     with SQLITE_WRITES:
         db.execute("BEGIN IMMEDIATE")
         try:
-            outcomes = [_in_savepoint(db, op.run) for op in batch]
+            outcomes = [_in_transaction(db, op) for op in batch]
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -103,6 +108,19 @@ def _alone(db: sqlite3.Connection, run: Operation) -> tuple[bool, Any]:
     except Undo as undo:
         return True, undo.result
     except Exception as e:  # the caller's to handle
+        return False, e
+
+
+def _in_transaction(db: sqlite3.Connection, op: Op) -> tuple[bool, Any]:
+    if not op.single:
+        return _in_savepoint(db, op.run)
+    try:
+        return True, op.run(db)
+    except sqlite3.Error as e:
+        if not db.in_transaction:  # SQLite ended the whole transaction (rare: a full disk)
+            raise
+        return False, e
+    except Exception as e:
         return False, e
 
 
@@ -141,9 +159,10 @@ class SqliteBatcher:
         self.batches = 0  # how many hand-offs carried how many operations (tests, metrics)
         self.operations = 0
 
-    async def submit(self, run: Operation, writes: bool) -> Any:
+    async def submit(self, run: Operation, writes: bool, single: bool = False) -> Any:
+        """`single`: `run` is one statement and raises nothing but the statement's error."""
         future: asyncio.Future[Any] = self.loop.create_future()
-        self._waiting.append(Op(run, writes, future))
+        self._waiting.append(Op(run, writes, future, single))
         if self._draining is None:
             # Started on the loop's next turn: what else is submitted on this one joins it.
             self._draining = self.loop.create_task(self._drain())
