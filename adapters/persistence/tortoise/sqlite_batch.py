@@ -9,11 +9,14 @@ service's main thread 64 % busy.
 
 `SqliteBatcher` keeps one batch in flight per connection. Operations submitted while it runs
 wait for the next one, so the batch grows with the load and a quiet service runs each
-operation alone, as before. A batch that writes is one transaction (`BEGIN IMMEDIATE` ...
-`COMMIT`), each operation in a savepoint of its own:
+operation alone, as before. (Handing each batch off at once instead, several in flight,
+made batches small again: 6 ms of CPU per message instead of 4, acks 10 times slower.) A
+batch that writes is one transaction (`BEGIN IMMEDIATE` ... `COMMIT`), each operation of
+several statements in a savepoint of its own:
 
-- an operation that fails, or asks to be undone (`Undo`), is rolled back to its savepoint and
-  reports its own outcome; the others are kept;
+- an operation that fails, or asks to be undone (`Undo`), is rolled back to its savepoint (a
+  single statement that fails is undone by SQLite itself, with no savepoint) and reports its
+  own outcome; the others are kept;
 - nobody hears back before the batch's `COMMIT` returned, so "stored" still means committed
   (a webhook's 200 waits for it), and a failed `COMMIT` fails every operation of the batch;
 - the process's SQLite writes are serialised by `SQLITE_WRITES` (a thread lock taken in the
