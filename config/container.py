@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from dependency_injector import containers, providers
 
+from adapters.asyncio_backend import AsyncioTransport
 from adapters.channels.base import PluginDeps
 from adapters.clock import SystemClock
 from adapters.executors.bridge import GraphExecutorBridge
@@ -93,9 +94,7 @@ def _http_client() -> httpx.AsyncClient:
     context = httpx.create_ssl_context()  # one for every pool: loading it costs ~20 ms
     return httpx.AsyncClient(
         timeout=httpx.Timeout(15.0, connect=5.0),
-        transport=ShardedTransport.of(
-            lambda each: httpx.AsyncHTTPTransport(verify=context, limits=each), limits
-        ),
+        transport=ShardedTransport.of(lambda each: AsyncioTransport(context, each), limits),
     )
 
 

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from adapters.asyncio_backend import AsyncioBackend, AsyncioTransport
 from adapters.sharded_transport import ShardedTransport
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -191,7 +192,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         """`resolver` None: `system_resolver`, looked up at each connection."""
         self._policy = policy
         self._resolver = resolver
-        self._inner = inner or httpcore.AnyIOBackend()
+        self._inner = inner or AsyncioBackend()
         self._gateway_addresses: dict[tuple[str, int], frozenset[IPAddress]] = {}
 
     async def _addresses(self, host: str, port: int) -> list[IPAddress]:
@@ -291,7 +292,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-class GuardedTransport(httpx.AsyncHTTPTransport):
+class GuardedTransport(AsyncioTransport):
     """httpx's transport over a connection pool that dials through `GuardedBackend`. Never
     uses an environment proxy: through a proxy the address dialled would be the proxy's, and
     the check would not see the agent's."""
@@ -305,14 +306,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     ) -> None:
         # One SSL context may serve many transports (loading the CA bundle costs ~20 ms).
         ssl_context = ssl_context or httpx.create_ssl_context(trust_env=False)
-        super().__init__(verify=ssl_context, limits=limits, trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(policy, resolver),
-        )
+        super().__init__(ssl_context, limits, GuardedBackend(policy, resolver), trust_env=False)
 
 
 def executor_client(
