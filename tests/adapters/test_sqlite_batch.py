@@ -120,6 +120,17 @@ async def test_a_failed_commit_fails_every_operation_of_the_batch(tmp_path: Path
     assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
 
 
+async def test_an_operation_whose_caller_left_before_it_was_handed_off_is_not_run(
+    db: Path,
+) -> None:
+    left = asyncio.ensure_future(sql.fetch(*_insert("left")))
+    stayed = asyncio.ensure_future(sql.fetch(*_insert("stayed")))
+    await asyncio.sleep(0)  # both submitted; the batch leaves on the loop's next turn
+    left.cancel()
+    assert await stayed == [{"k": "stayed"}]
+    assert _rows(db) == {"stayed": 1}
+
+
 async def test_reads_alone_take_no_write_transaction(db: Path) -> None:
     await sql.fetch(*_insert("r"))
     blocker = sqlite3.connect(db, isolation_level=None)

@@ -174,8 +174,11 @@ class SqliteBatcher:
     async def _drain(self) -> None:
         try:
             while self._waiting:
-                batch, self._waiting = self._waiting, []
-                await self._hand_off(batch)
+                # An operation whose caller stopped waiting before it left is not run at all.
+                batch = [op for op in self._waiting if not op.future.done()]
+                self._waiting = []
+                if batch:
+                    await self._hand_off(batch)
         finally:
             self._draining = None
             if self._waiting:  # cancelled with operations still waiting: they fail, not hang
