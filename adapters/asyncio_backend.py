@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any, cast
 
 import httpcore
@@ -211,6 +211,20 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         return None
 
 
+async def _dialled(
+    dial: Awaitable[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]],
+    timeout: float | None,  # noqa: ASYNC109 - httpcore's, passed on
+) -> asyncio.BaseTransport:
+    """The transport of a connection being made, or httpcore's connect errors."""
+    try:
+        transport, _ = await asyncio.wait_for(dial, timeout)
+    except TimeoutError:
+        raise httpcore.ConnectTimeout("connect timed out") from None
+    except OSError as e:
+        raise httpcore.ConnectError(str(e) or type(e).__name__) from e
+    return transport
+
+
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend over asyncio's transports (see the module's docstring)."""
 
@@ -230,12 +244,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             port,
             local_addr=(local_address, 0) if local_address else None,
         )
-        try:
-            transport, _ = await asyncio.wait_for(dial, timeout)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout("connect timed out") from None
-        except OSError as e:
-            raise httpcore.ConnectError(str(e) or type(e).__name__) from e
+        transport = await _dialled(dial, timeout)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             for option in socket_options or ():
@@ -252,12 +261,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         connection = _Connection(loop)
-        try:
-            await asyncio.wait_for(loop.create_unix_connection(lambda: connection, path), timeout)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout("connect timed out") from None
-        except OSError as e:
-            raise httpcore.ConnectError(str(e) or type(e).__name__) from e
+        await _dialled(loop.create_unix_connection(lambda: connection, path), timeout)
         return AsyncioStream(loop, connection)
 
     async def sleep(self, seconds: float) -> None:
