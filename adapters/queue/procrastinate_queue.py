@@ -20,11 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import procrastinate
+import psycopg
 from procrastinate import exceptions as pexc
+from procrastinate import jobs as pjobs
+from procrastinate.manager import JobManager
 
 from ports.driven import SessionHandler
 
@@ -63,6 +67,52 @@ def psycopg_conninfo(database_url: str) -> str:
     return database_url
 
 
+class FinishingJobManager(JobManager):
+    """Procrastinate's job manager, writing a job's final state again when the database could
+    not be reached at that moment (a restart, a failover).
+
+    Procrastinate's worker writes that state once, after the job ran, and drops a failure to
+    write it: the job stays `doing` under a worker that is still alive and sends heartbeats,
+    so it is never taken for stalled, and its session's lock is held for good (seen in the
+    fault soak: a session left at `received` from a database restart on). Here the write is
+    tried again, with backoff, for `retry_for_s`. A retry told that the job is no longer
+    `doing` means an earlier attempt was written and only its answer was lost."""
+
+    retry_for_s = 60.0
+
+    async def finish_job_by_id_async(
+        self, job_id: int, status: pjobs.Status, delete_job: bool
+    ) -> None:
+        deadline = time.monotonic() + self.retry_for_s
+        delay = 0.2
+        attempt = 1
+        while True:
+            try:
+                await super().finish_job_by_id_async(
+                    job_id=job_id, status=status, delete_job=delete_job
+                )
+                return
+            except pexc.ConnectorException as e:
+                if attempt > 1 and "not in" in str(e.__cause__ or e):
+                    return  # the earlier attempt was written
+                if not _unreachable(e) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "could not end job %s (%s); trying again", job_id, type(e.__cause__).__name__
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            attempt += 1
+
+
+def _unreachable(error: BaseException) -> bool:
+    """The connection failed, as opposed to the statement."""
+    cause = error.__cause__
+    return isinstance(cause, psycopg.OperationalError) and not isinstance(
+        cause, psycopg.errors.QueryCanceled
+    )
+
+
 class ProcrastinateWorkQueue:
     def __init__(
         self,
@@ -76,6 +126,7 @@ class ProcrastinateWorkQueue:
             conninfo=psycopg_conninfo(database_url), min_size=1, max_size=8
         )
         self.app = procrastinate.App(connector=connector)
+        self.app.job_manager = FinishingJobManager(connector)  # before any task is declared
         self._task = self.app.task(name=TASK, queue=QUEUE)(self._run_job)
         self.lead_task = self.app.task(name=LEAD_TASK, queue=LEAD_QUEUE)(self._run_delivery)
         self._handler: SessionHandler | None = None
