@@ -82,13 +82,11 @@ def run_batch(db: sqlite3.Connection, batch: list[Op]) -> list[tuple[bool, Any]]
     """In SQLite's thread: every operation of a batch, one transaction when any writes.
     Returns (ok, result or exception) per operation."""
     if not any(op.writes for op in batch):
-        return [_alone(db, op.run) for op in batch]
-    if db.in_transaction:  # not ours to commit (Tortoise's lock makes this unreachable)
-        return [_in_transaction(db, op) for op in batch]
+        return [_attempt(db, op.run, savepoint=False) for op in batch]
     with SQLITE_WRITES:
         db.execute("BEGIN IMMEDIATE")
         try:
-            outcomes = [_in_transaction(db, op) for op in batch]
+            outcomes = [_attempt(db, op.run, savepoint=not op.single) for op in batch]
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -99,56 +97,31 @@ def run_batch(db: sqlite3.Connection, batch: list[Op]) -> list[tuple[bool, Any]]
 
 def run_in_transaction(db: sqlite3.Connection, run: Operation) -> Any:
     """In SQLite's thread, inside a Tortoise transaction: one operation in a savepoint."""
-    ok, value = _in_savepoint(db, run)
+    ok, value = _attempt(db, run, savepoint=True)
     if not ok:
         raise value
     return value
 
 
-def _alone(db: sqlite3.Connection, run: Operation) -> tuple[bool, Any]:
-    try:
-        return True, run(db)
-    except Undo as undo:
-        return True, undo.result
-    except Exception as e:  # the caller's to handle
-        return False, e
-
-
-def _in_transaction(db: sqlite3.Connection, op: Op) -> tuple[bool, Any]:
-    if not op.single:
-        return _in_savepoint(db, op.run)
-    try:
-        return True, op.run(db)
-    except sqlite3.Error as e:
-        if not db.in_transaction:  # SQLite ended the whole transaction (rare: a full disk)
-            raise
-        return False, e
-    except Exception as e:
-        return False, e
-
-
-def _in_savepoint(db: sqlite3.Connection, run: Operation) -> tuple[bool, Any]:
-    db.execute("SAVEPOINT op")
+def _attempt(db: sqlite3.Connection, run: Operation, savepoint: bool) -> tuple[bool, Any]:
+    """One operation, (ok, result or exception). With `savepoint`, what it wrote is undone
+    when it fails or raises `Undo`; without, it is one statement (SQLite undoes a failed
+    statement itself) or it runs outside any transaction."""
+    inside = db.in_transaction
+    if savepoint:
+        db.execute("SAVEPOINT op")
     try:
         result = run(db)
-    except Undo as undo:
-        _undo(db)
-        return True, undo.result
-    except sqlite3.Error as e:
-        if not db.in_transaction:  # SQLite ended the whole transaction (rare: a full disk)
-            raise
-        _undo(db)
-        return False, e
     except Exception as e:
-        _undo(db)
-        return False, e
-    db.execute("RELEASE op")
+        if inside and not db.in_transaction:  # SQLite ended the whole transaction (a full disk)
+            raise
+        if savepoint:
+            db.execute("ROLLBACK TO op")
+            db.execute("RELEASE op")
+        return (True, e.result) if isinstance(e, Undo) else (False, e)
+    if savepoint:
+        db.execute("RELEASE op")
     return True, result
-
-
-def _undo(db: sqlite3.Connection) -> None:
-    db.execute("ROLLBACK TO op")
-    db.execute("RELEASE op")
 
 
 class SqliteBatcher:
@@ -159,8 +132,7 @@ class SqliteBatcher:
         self.loop = loop
         self._waiting: list[Op] = []
         self._draining: asyncio.Task[None] | None = None
-        self.batches = 0  # how many hand-offs carried how many operations (tests, metrics)
-        self.operations = 0
+        self.batches = 0  # hand-offs made (the tests read it)
 
     async def submit(self, run: Operation, writes: bool, single: bool = False) -> Any:
         """`single`: `run` is one statement and raises nothing but the statement's error."""
@@ -189,7 +161,6 @@ class SqliteBatcher:
 
     async def _hand_off(self, batch: list[Op]) -> None:
         self.batches += 1
-        self.operations += len(batch)
         try:
             # Tortoise's lock: a Tortoise transaction open on this connection finishes first.
             async with self._client.acquire_connection() as connection:
