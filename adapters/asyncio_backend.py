@@ -33,8 +33,7 @@ _HIGH_WATER = 256 * 1024
 class _Connection(asyncio.Protocol):
     """What the transport delivers, kept until a read takes it."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.eof = False
@@ -175,9 +174,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         transport = self._connection.transport
         if transport is None:
             raise httpcore.ConnectError("connection closed")
-        protocol = _Connection(self._loop)
-        handshake = asyncio.ensure_future(
-            self._loop.start_tls(transport, protocol, ssl_context, server_hostname=server_hostname)
+        protocol = _Connection()
+        handshake = self._loop.start_tls(
+            transport, protocol, ssl_context, server_hostname=server_hostname
         )
         try:
             tls = await asyncio.wait_for(handshake, timeout)
@@ -237,7 +236,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
-        connection = _Connection(loop)
+        connection = _Connection()
         dial = loop.create_connection(
             lambda: connection,
             host,
@@ -260,7 +259,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
-        connection = _Connection(loop)
+        connection = _Connection()
         await _dialled(loop.create_unix_connection(lambda: connection, path), timeout)
         return AsyncioStream(loop, connection)
 

@@ -85,7 +85,7 @@ class FinishingJobManager(JobManager):
     ) -> None:
         deadline = time.monotonic() + self.retry_for_s
         delay = 0.2
-        attempt = 1
+        retried = False
         while True:
             try:
                 await super().finish_job_by_id_async(
@@ -93,7 +93,8 @@ class FinishingJobManager(JobManager):
                 )
                 return
             except pexc.ConnectorException as e:
-                if attempt > 1 and "not in" in str(e.__cause__ or e):
+                # procrastinate_finish_job RAISEs (P0001) for a job no longer `doing`.
+                if retried and isinstance(e.__cause__, psycopg.errors.RaiseException):
                     return  # the earlier attempt was written
                 if not _unreachable(e) or time.monotonic() + delay > deadline:
                     raise
@@ -102,7 +103,7 @@ class FinishingJobManager(JobManager):
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-            attempt += 1
+            retried = True
 
 
 def _unreachable(error: BaseException) -> bool:
