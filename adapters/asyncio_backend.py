@@ -210,6 +210,33 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         return None
 
 
+async def _dial(
+    loop: asyncio.AbstractEventLoop,
+    connection: _Connection,
+    host: str,
+    port: int,
+    local_address: str | None,
+) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+    """Resolve, then connect to each address in turn. The name is looked up here rather than
+    by `create_connection`: uvloop's, cancelled by a timeout while its look-up runs, leaves
+    that look-up's failure unretrieved, and asyncio logs one error per dial at exit."""
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    failure: OSError = OSError(f"no address for {host}")
+    for family, _, proto, _, address in infos:
+        try:
+            return await loop.create_connection(
+                lambda: connection,
+                str(address[0]),
+                int(address[1]),
+                family=family,
+                proto=proto,
+                local_addr=(local_address, 0) if local_address else None,
+            )
+        except OSError as e:
+            failure = e
+    raise failure
+
+
 async def _dialled(
     dial: Awaitable[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]],
     timeout: float | None,  # noqa: ASYNC109 - httpcore's, passed on
@@ -237,12 +264,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         connection = _Connection()
-        dial = loop.create_connection(
-            lambda: connection,
-            host,
-            port,
-            local_addr=(local_address, 0) if local_address else None,
-        )
+        dial = _dial(loop, connection, host, port, local_address)
         transport = await _dialled(dial, timeout)
         sock = transport.get_extra_info("socket")
         if sock is not None:

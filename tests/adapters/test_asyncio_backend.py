@@ -10,6 +10,7 @@ import datetime
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -256,3 +257,59 @@ def _serving(handler: Handler) -> Handler:
 async def _never(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await _read_request(reader)
     await asyncio.sleep(5)
+
+
+def test_a_name_is_looked_up_first_and_a_slow_look_up_is_a_connect_timeout_with_nothing_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The name is resolved before dialling, each address tried in turn; a look-up that
+    outlasts the connect timeout is a ConnectTimeout, and one that fails a ConnectError, with
+    no failure left unretrieved on the loop (uvloop's own look-up inside create_connection
+    left one per timed-out dial)."""
+    import socket
+
+    import uvloop
+
+    unhandled: list[dict[str, object]] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: unhandled.append(context))
+        server = await asyncio.start_server(_serving(echo_forever), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        refused = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        closed = refused.sockets[0].getsockname()[1]
+        refused.close()
+        await refused.wait_closed()
+        real = loop.getaddrinfo
+
+        async def names(host: str, port: int, **kwargs: object) -> list[Any]:
+            if host == "slow.test":
+                await asyncio.sleep(0.5)
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            if host == "none.test":
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            if host == "two.test":  # the first address refuses, the second answers
+                first = await real("127.0.0.1", closed, type=socket.SOCK_STREAM)
+                second = await real("127.0.0.1", port, type=socket.SOCK_STREAM)
+                return [*first, *second]
+            return list(await real(host, port, **kwargs))  # type: ignore[arg-type]
+
+        monkeypatch.setattr(loop, "getaddrinfo", names)
+        try:
+            async with _client() as client:
+                with pytest.raises(httpx.ConnectTimeout):
+                    await client.get("http://slow.test/", timeout=0.1)
+                with pytest.raises(httpx.ConnectError, match="not known"):
+                    await client.get("http://none.test/")
+                answer = await client.post(f"http://two.test:{port}/x", content=b"2")
+                assert answer.text == "got 2"
+            await asyncio.sleep(0.6)  # the slow look-up has ended by now
+        finally:
+            server.close()
+
+    uvloop.run(scenario())
+    import gc
+
+    gc.collect()
+    assert unhandled == []
