@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -171,17 +172,44 @@ class Responder:
     default_max_concurrency: int = 500
     _slots: dict[str, tuple[int, asyncio.Semaphore]] = field(default_factory=dict, repr=False)
 
-    _indicators: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    # Typing indicators in flight at once. They are best effort, and a burst of them must not
+    # take the event loop from the answers themselves: past this many, they wait their turn.
+    typing_concurrency: int = 16
+    _typing: deque[StoredMessage] = field(default_factory=deque, repr=False)
+    _typists: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _typing_now: int = field(default=0, repr=False)
+    _unanswered: set[int] = field(default_factory=set, repr=False)
 
     def _show_typing(self, message: StoredMessage) -> None:
-        """Tell the channel an answer is coming, in the background: it never delays it."""
-        task = asyncio.create_task(
-            self.catalog.answering(
-                message.kind, message.agent_id, message.contact, message.external_id
-            )
-        )
-        self._indicators.add(task)
-        task.add_done_callback(self._indicators.discard)
+        """Tell the channel an answer is coming, in the background: it never delays it. Past
+        `typing_concurrency` indicators in flight, it waits for a turn, and is dropped if its
+        answer has gone by then ("typing" after the reply would outlive it)."""
+        if self._typing_now >= self.typing_concurrency:
+            self._unanswered.add(message.id)
+            self._typing.append(message)
+            return
+        self._typing_now += 1
+        task = asyncio.create_task(self._type(message))
+        self._typists.add(task)
+        task.add_done_callback(self._typists.discard)
+
+    async def _type(self, message: StoredMessage | None) -> None:
+        try:
+            while message is not None:
+                try:
+                    await self.catalog.answering(
+                        message.kind, message.agent_id, message.contact, message.external_id
+                    )
+                except Exception as e:  # best effort: never the answer's concern
+                    log.debug("typing indicator for message %s failed: %s", message.id, e)
+                message = None
+                while self._typing and message is None:  # the next still waiting for an answer
+                    waiting = self._typing.popleft()
+                    if waiting.id in self._unanswered:
+                        self._unanswered.discard(waiting.id)
+                        message = waiting
+        finally:
+            self._typing_now -= 1  # no await since the queue was last seen empty
 
     def _slot(self, agent: AgentRecord) -> asyncio.Semaphore:
         wanted = agent.executor.get("max_concurrency", self.default_max_concurrency)
@@ -229,8 +257,11 @@ class Responder:
             self.metrics.answered((done - message.created_at).total_seconds(), FAILED)
             return await self._deliver(stored.reply, stored.reach)
         self._show_typing(message)
-        agent = await self.agents.get_agent(message.agent_id)
-        reply, status = await self._ask_agent(message, agent, lead, start.history, traits)
+        try:
+            agent = await self.agents.get_agent(message.agent_id)
+            reply, status = await self._ask_agent(message, agent, lead, start.history, traits)
+        finally:
+            self._unanswered.discard(message.id)
         if status == ANSWERED and agent is not None and agent.executor.get("format") != "plain":
             reply = self.catalog.render(message.kind, reply)  # Markdown for the medium, then cut
         text = self.truncation.apply(reply, traits.max_reply_chars)

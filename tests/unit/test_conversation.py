@@ -18,6 +18,7 @@ from ports.values import (
     ASSISTANT,
     USER,
     AcceptResult,
+    AgentRequest,
     HistoryEntry,
     SendReceipt,
     StoredMessage,
@@ -578,6 +579,69 @@ async def test_the_channel_is_told_an_answer_is_coming_for_each_message(world: W
     await world.responder().answer_session(session)
     await asyncio.sleep(0)  # the indicator runs beside the answer, never before it
     assert world.catalog.typing == [("whatsapp", PHONE, "SM1")]
+
+
+async def test_typing_indicators_past_the_limit_wait_their_turn_and_are_dropped_once_answered(
+    world: World,
+) -> None:
+    """A burst of answers sends at most `typing_concurrency` indicators at once; the others
+    wait, in order, and one whose answer went while it waited is never sent."""
+    agent = await world.new_agent()
+    gate = asyncio.Event()
+    in_flight, peak, shown = 0, 0, []
+
+    async def answering(kind: str, agent_id: str, contact: str, external_id: str | None) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        shown.append(external_id)
+        await gate.wait()
+        in_flight -= 1
+
+    world.catalog.answering = answering  # type: ignore[method-assign]
+    waiting = asyncio.Event()
+
+    async def run(executor: object, request: AgentRequest) -> str:
+        if request.message != "fast":
+            await waiting.wait()
+        return "ok"
+
+    world.executor.run = run  # type: ignore[method-assign]
+    sessions = [
+        await world.receive(agent, f"SM{i}", body="fast" if i == 3 else "slow", phone=f"+1{i:010d}")
+        for i in range(5)
+    ]
+    responder = world.responder(typing_concurrency=2)
+    tasks = [asyncio.create_task(responder.answer_session(s)) for s in sessions]
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert (peak, shown) == (2, ["SM0", "SM1"])
+    assert len(world.sender.sent) == 1  # SM3's agent answered while its indicator waited
+    gate.set()
+    waiting.set()
+    await asyncio.gather(*tasks)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert shown == ["SM0", "SM1", "SM2", "SM4"]  # SM3's was dropped: its reply had gone
+    assert peak == 2
+    assert len(world.sender.sent) == 5
+
+
+async def test_a_failing_typing_indicator_never_touches_the_answer(world: World) -> None:
+    agent = await world.new_agent()
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("indicator down")
+
+    world.catalog.answering = broken  # type: ignore[method-assign,assignment]
+    responder = world.responder(typing_concurrency=1)
+    for i in range(3):
+        session = await world.receive(agent, f"SM{i}", phone=f"+1{i:010d}")
+        await responder.answer_session(session)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert len(world.sender.sent) == 3
+    assert responder._typing_now == 0
 
 
 async def test_replies_are_rendered_for_the_medium_unless_the_executor_says_plain(
