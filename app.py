@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -187,6 +188,24 @@ def create_app(container: Container | None = None) -> Quart:
     return app
 
 
+# Young objects collected per generation-0 pass (Python's default is 700).
+GC_YOUNG_THRESHOLD = 50_000
+
+
+async def settle_heap() -> None:
+    """Once a serving process has started: what start-up made (modules, the container,
+    compiled queries) is collected once and frozen out of later collections, and young
+    objects are collected 50,000 allocations apart instead of 700. In the slow-agent
+    benchmark's burst the collector had taken ~0.45 s of the loop (three full collections of
+    95 - 131 ms, each walking start-up's objects, and dozens of middle passes of 3 - 10 ms);
+    with this, two young passes of 33 - 36 ms. Only the process's own entry points do this,
+    never an app built in a test."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 async def serve(settings: Settings, host: str, port: int) -> None:
     """Hypercorn until SIGINT/SIGTERM; the worker then finishes or parks its work."""
     from hypercorn.asyncio import serve as hypercorn_serve
@@ -200,6 +219,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
                 demo = await ensure_demo(container)
             print_demo(settings, demo, host, port)
     app = create_app(container)
+    app.before_serving(settle_heap)  # registered after, so run after, the lifecycle's start
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
@@ -241,6 +261,7 @@ async def _worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await lifecycle.start()
+    await settle_heap()
     log.info("worker running (APP_ENV=%s)", settings.app_env)
     try:
         await stop.wait()
