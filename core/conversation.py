@@ -36,6 +36,7 @@ from ports.values import (
     AcceptResult,
     AgentRecord,
     AgentRequest,
+    AnswerStart,
     ChannelTraits,
     HistoryEntry,
     InboundMessage,
@@ -221,20 +222,26 @@ class Responder:
         return held[1]
 
     async def answer_session(self, session_id: str) -> None:
-        message = await self.store.next_pending(session_id)
+        # The first message's answer starts with the step that finds it (one round trip).
+        first = await self.store.begin_next(session_id, self.clock.now(), self.history_window)
+        message, start = (first.message, first.start) if first is not None else (None, None)
         while message is not None:  # each step gives the session's next pending message
             if message.role == USER:
-                message = await self._answer(message)
+                message = await self._answer(message, start)
             else:
                 message = await self._deliver(message)
+            start = None
 
-    async def _answer(self, message: StoredMessage) -> StoredMessage | None:
+    async def _answer(
+        self, message: StoredMessage, start: AnswerStart | None = None
+    ) -> StoredMessage | None:
         traits = _traits(self.catalog, message.kind)
         if message.control is not None:  # STOP or START: the gateway answers, not the agent
             return await self._confirm(message, traits, message.control)
-        start = await self.store.start_answer(
-            message.id, message.session_id, self.clock.now(), self.history_window
-        )
+        if start is None:
+            start = await self.store.start_answer(
+                message.id, message.session_id, self.clock.now(), self.history_window
+            )
         lead = start.lead
         if lead is not None and lead.opted_out:  # nothing may reach this contact: no agent
             log.info("message %s not answered: its contact opted out", message.id)

@@ -20,6 +20,7 @@ from ports.values import (
     LeadDelivery,
     LeadRecord,
     LeadWebhook,
+    NextWork,
     OutboundMessage,
     Outgoing,
     Page,
@@ -109,6 +110,13 @@ class MessageStore(Protocol):
         in, or gave up on), with what the answer needs: the session's lead and up to
         `history_limit` messages stored before this one, oldest first (as `lead_for_session`
         and `history` give them). One round trip: it is on every answer's path."""
+        ...
+
+    async def begin_next(
+        self, session_id: str, at: datetime, history_limit: int
+    ) -> NextWork | None:
+        """`next_pending`, and when that is a user message, `start_answer` for it, as one
+        step: the step a session's work begins with. None when the session is idle."""
         ...
 
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:

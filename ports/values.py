@@ -230,6 +230,16 @@ class AnswerStart:
 
 
 @dataclass(frozen=True, slots=True)
+class NextWork:
+    """What `MessageStore.begin_next` gives back: the session's next pending message as it was
+    found, and when that is a user message, its answer started in the same step (what
+    `start_answer` gives back)."""
+
+    message: StoredMessage
+    start: AnswerStart | None
+
+
+@dataclass(frozen=True, slots=True)
 class Reach:
     """What decides whether a message may go to a session's contact now (core.reachability):
     the lead's opt-out flag and the time of the person's last message."""

@@ -611,6 +611,44 @@ async def test_start_answer_gives_the_lead_and_the_history_window_with_the_attem
         await m.start_answer(other.message_id, last.session_id, at(15), 5)
 
 
+async def test_begin_next_finds_the_next_message_and_starts_a_users_answer_in_one_step(
+    stores: Stores,
+) -> None:
+    m = stores.messages
+    agent_id = await new_agent(stores)
+    assert await m.begin_next(session_of(agent_id), at(0), 5) is None  # no session yet
+    done = await accept(stores, agent_id, "SM0", body="q0", name="Ana")
+    reply = (await m.complete(done.message_id, "answered", "a0", at(1))).reply
+    await m.mark_sent(reply.id, SendReceipt("SMa0"), at(1))
+    assert await m.begin_next(done.session_id, at(2), 5) is None  # idle
+    first = await accept(stores, agent_id, "SM1", 3, body="one")
+    await accept(stores, agent_id, "SM2", 4, body="two")
+
+    began = await m.begin_next(first.session_id, at(5), 5)
+
+    assert began is not None and began.message.id == first.message_id
+    assert (began.message.role, began.message.content) == ("user", "one")
+    assert began.start is not None and began.start.attempts == 1
+    assert began.start.lead == await m.lead_for_session(first.session_id)
+    assert [(h.role, h.content) for h in began.start.history] == [
+        ("user", "q0"), ("assistant", "a0"),
+    ]  # fmt: skip
+    user = [x for x in await m.session_messages(first.session_id) if x.id == first.message_id]
+    assert (user[0].status, user[0].attempts) == ("processing", 1)
+    again = await m.begin_next(first.session_id, at(6), 1)  # the same message, not yet done
+    assert again is not None and again.message.id == first.message_id
+    assert again.start is not None and again.start.attempts == 2
+    assert [h.content for h in again.start.history] == ["a0"]
+
+    # A reply whose delivery was interrupted comes first, and is not started as an answer.
+    reply = (await m.complete(first.message_id, "answered", "re: one", at(7))).reply
+    await m.mark_sending(reply.id, at(8))
+    pending = await m.begin_next(first.session_id, at(9), 5)
+    assert pending is not None and (pending.message.id, pending.start) == (reply.id, None)
+    sent = [x for x in await m.session_messages(first.session_id) if x.id == reply.id]
+    assert (sent[0].status, sent[0].attempts) == ("sending", 0)
+
+
 async def test_an_interrupted_reply_goes_out_before_newer_user_messages(stores: Stores) -> None:
     """A reply stored after the next user message arrived (its agent was working) has a higher
     id; if its delivery was interrupted it must still leave before that message is answered."""

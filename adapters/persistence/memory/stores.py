@@ -32,6 +32,7 @@ from ports.values import (
     LeadDelivery,
     LeadRecord,
     LeadWebhook,
+    NextWork,
     Outgoing,
     Page,
     Reach,
@@ -209,6 +210,17 @@ class MemoryMessageStore(_Store):
             lead=await self.lead_for_session(row.session_id),
             history=tuple(await self.history(row.session_id, message_id, history_limit)),
         )
+
+    async def begin_next(
+        self, session_id: str, at: datetime, history_limit: int
+    ) -> NextWork | None:
+        found = await self.next_pending(session_id)
+        if found is None:
+            return None
+        start = None
+        if found.role == v.USER:
+            start = await self.start_answer(found.id, session_id, at, history_limit)
+        return NextWork(found, start)
 
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:
         replies = [m for m in self.db.messages.values() if m.reply_to_id == user_message_id]

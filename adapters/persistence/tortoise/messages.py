@@ -22,6 +22,7 @@ from adapters.persistence.tortoise.sql import (
     Statement,
     as_one,
     as_uuid,
+    chained_on_sqlite,
     execute,
     fetch,
     now_param,
@@ -44,12 +45,14 @@ from ports.values import (
     QUEUED,
     RECEIVED,
     SENDING,
+    USER,
     AcceptResult,
     AfterSend,
     AnswerStart,
     HistoryEntry,
     InboundMessage,
     LeadRecord,
+    NextWork,
     Outgoing,
     Page,
     Reach,
@@ -190,6 +193,39 @@ _START_ANSWER_OF = {
         obj="json_build_object", agg="json_agg", lead_pairs=_LEAD_PAIRS
     ),
 }
+# begin_next on PostgreSQL, in one round trip: the next pending message, and when it is a user
+# message, start_answer's update with the lead and the history window before it. The
+# statement's parts see one snapshot, so `next` is the row as found, before the update.
+_BEGIN_NEXT = """
+WITH next AS ({next_pending}),
+started AS (
+  UPDATE message SET status = ?, attempts = attempts + 1, updated_at = ?
+  WHERE id = (SELECT id FROM next WHERE role = 'user') AND session_id = ?
+  RETURNING attempts
+)
+SELECT next.*, started.attempts AS started_attempts,
+  (SELECT json_build_object({lead_pairs})
+   FROM lead l JOIN session s ON s.lead_id = l.id WHERE s.id = ?) AS lead,
+  (SELECT json_agg(json_build_object('id', past.id, 'role', past.role, 'content', past.content))
+   FROM (SELECT p.id, p.role, p.content FROM message p
+         WHERE p.session_id = ? AND p.id < next.id
+         ORDER BY p.id DESC LIMIT ?) past) AS history
+FROM next LEFT JOIN started ON TRUE
+"""
+_BEGIN_NEXT_PG = _BEGIN_NEXT.format(next_pending=_NEXT_PENDING, lead_pairs=_LEAD_PAIRS)
+
+
+def _answer_start(attempts: Any, lead_json: Any, history_json: Any) -> AnswerStart:
+    """An AnswerStart from start_answer's RETURNING (the lead and the history as JSON)."""
+    lead = to_json(lead_json)
+    past = sorted(to_json(history_json) or (), key=lambda h: int(h["id"]))
+    return AnswerStart(
+        attempts=int(attempts),
+        lead=None if lead is None else lead_from_row(lead),
+        history=tuple(HistoryEntry(h["role"], h["content"]) for h in past),
+    )
+
+
 _SET_FAILED = "UPDATE message SET status = ?, pending = ?, error = ?, updated_at = ? WHERE id = ?"
 _SET_FAILED_RETURNING = _SET_FAILED + " RETURNING id"
 _SET_FINAL = """
@@ -444,21 +480,53 @@ class TortoiseMessageStore:
     async def start_answer(
         self, message_id: int, session_id: str, at: datetime, history_limit: int
     ) -> AnswerStart:
-        sql = _START_ANSWER_OF["postgres" if on_postgres(self._c) else "sqlite"]
-        when = now_param(at, self._c)
-        values = [PROCESSING, when, message_id, session_id, session_id, session_id, message_id]
-        values.append(max(history_limit, 0))
-        rows = await fetch(sql, values, self._c)
+        statement = self._start_answer(message_id, session_id, at, history_limit)
+        rows = await fetch(*statement, self._c)
         if not rows:
             raise NotFound(f"no message {message_id}")
         row = rows[0]
-        lead = to_json(row["lead"])
-        past = sorted(to_json(row["history"]) or (), key=lambda h: int(h["id"]))
-        return AnswerStart(
-            attempts=int(row["attempts"]),
-            lead=None if lead is None else lead_from_row(lead),
-            history=tuple(HistoryEntry(h["role"], h["content"]) for h in past),
+        return _answer_start(row["attempts"], row["lead"], row["history"])
+
+    def _start_answer(
+        self, message_id: int, session_id: str, at: datetime, history_limit: int
+    ) -> Statement:
+        sql = _START_ANSWER_OF["postgres" if on_postgres(self._c) else "sqlite"]
+        when = now_param(at, self._c)
+        values = [PROCESSING, when, message_id, session_id, session_id, session_id, message_id]
+        return sql, [*values, max(history_limit, 0)]
+
+    @unavailable_on_db_error
+    async def begin_next(
+        self, session_id: str, at: datetime, history_limit: int
+    ) -> NextWork | None:
+        if on_postgres(self._c):
+            when = now_param(at, self._c)
+            values = [session_id, True, PROCESSING, when, session_id, session_id, session_id]
+            rows = await fetch(_BEGIN_NEXT_PG, [*values, max(history_limit, 0)], self._c)
+            if not rows:
+                return None
+            row = rows[0]
+            attempts = row["started_attempts"]
+            start = (
+                None if attempts is None else _answer_start(attempts, row["lead"], row["history"])
+            )
+            return NextWork(message_from_row(row), start)
+
+        def started(found: list[dict[str, Any]]) -> Statement | None:
+            if not found or found[0]["role"] != USER:
+                return None
+            return self._start_answer(int(found[0]["id"]), session_id, at, history_limit)
+
+        next_rows, start_rows = await chained_on_sqlite(
+            (_NEXT_PENDING, [session_id, True]), started, self._c
         )
+        if not next_rows:
+            return None
+        start = None
+        if start_rows:
+            first = start_rows[0]
+            start = _answer_start(first["attempts"], first["lead"], first["history"])
+        return NextWork(message_from_row(next_rows[0]), start)
 
     @unavailable_on_db_error
     async def reply_of(self, user_message_id: int) -> StoredMessage | None:

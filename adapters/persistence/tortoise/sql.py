@@ -143,6 +143,34 @@ async def _statement_on_sqlite(
     return result
 
 
+def _sqlite_chain(
+    db: sqlite3.Connection,
+    first: Statement,
+    then: Callable[[list[dict[str, Any]]], Statement | None],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    rows = _rows(db, *first)
+    second = then(rows)
+    return rows, None if second is None else _rows(db, *second)
+
+
+async def chained_on_sqlite(
+    first: Statement,
+    then: Callable[[list[dict[str, Any]]], Statement | None],
+    connection: str = DEFAULT,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """SQLite only: a statement, then the one `then` makes of its rows (or none), in one
+    transaction and one hand-off to SQLite's thread (`then` runs there: keep it to building
+    the statement). The rows of both; None for a second statement not run. On PostgreSQL
+    such a pair is one statement with a data-modifying CTE."""
+    conn = connections.get(connection)
+    if dialect(conn) != "sqlite":
+        raise TypeError("chained_on_sqlite runs on SQLite only")
+    result: tuple[list[dict[str, Any]], list[dict[str, Any]] | None] = await _on_sqlite(
+        conn, partial(_sqlite_chain, first=first, then=then), True
+    )
+    return result
+
+
 async def fetch(sql: str, values: list[Any], connection: str = DEFAULT) -> list[dict[str, Any]]:
     """Rows of a hand-written statement on the current connection (or transaction).
 
