@@ -78,12 +78,32 @@ def _pg_version() -> str:
 
 
 def _pg_ctl(version: str, action: str) -> None:
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
-        check=True,
-        timeout=60,
-        capture_output=True,
-    )
+    try:
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+    except subprocess.TimeoutExpired as e:
+        # Seen 3 times in full soaks on 2026-12-07 and never explained: the server waited a
+        # minute after its shutdown checkpoint, as for a connection that never sends its
+        # start-up packet. Say who was connected, so the next occurrence names the culprit.
+        raise AssertionError(f"pg_ctlcluster {action} timed out\n{_pg_connections()}") from e
+
+
+def _pg_connections() -> str:
+    """PostgreSQL's processes and every TCP connection to its port, with their programs."""
+    seen = []
+    for command in (["ps", "-eo", "pid,ppid,etimes,args"], ["ss", "-tanp"]):
+        try:
+            out = subprocess.run(command, capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError) as e:
+            out = f"{command[0]}: {e}"
+        lines = out.splitlines()
+        keep = [line for line in lines if "postgres" in line or ":5432" in line]
+        seen.append("$ " + " ".join(command) + "\n" + "\n".join(lines[:1] + keep))
+    return "\n".join(seen)
 
 
 def _pg_is_running(version: str) -> bool:

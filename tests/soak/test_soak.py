@@ -127,8 +127,20 @@ def plan() -> dict[str, list[str]]:
     return texts
 
 
+# Webhooks in flight at once, below the client's pool (200 connections). With 500 phones each
+# waiting on the pool, httpcore's bookkeeping (quadratic in requests x connections, redone on
+# every pool timeout) once starved the test's own event loop: its connections never finished
+# dialling, and a run sent nothing for ten minutes.
+IN_FLIGHT = 100
+
+
 async def deliver(
-    client: httpx.AsyncClient, servers: list[Child], agent: Agent, phone: str, text: str
+    client: httpx.AsyncClient,
+    servers: list[Child],
+    agent: Agent,
+    phone: str,
+    text: str,
+    gate: asyncio.Semaphore,
 ) -> None:
     """One webhook, retried like Twilio does (same MessageSid) until a 200."""
     params = webhook_params(agent, phone, text, "SM" + secrets.token_hex(16))
@@ -136,7 +148,8 @@ async def deliver(
         alive = [s for s in servers if s.alive()]
         server = alive[attempt % len(alive)] if alive else servers[0]
         try:
-            response = await post_webhook(client, server, agent, params)
+            async with gate:
+                response = await post_webhook(client, server, agent, params)
             if response.status_code == 200:
                 return
         except httpx.HTTPError:
@@ -156,9 +169,11 @@ async def run_soak(
     texts = plan()
     started = time.monotonic()
 
+    gate = asyncio.Semaphore(IN_FLIGHT)
+
     async def one_phone(client: httpx.AsyncClient, phone: str) -> None:
         for text in texts[phone]:
-            await deliver(client, servers, agent, phone, text)
+            await deliver(client, servers, agent, phone, text, gate)
             await asyncio.sleep(random.uniform(0.0, 0.3))
 
     async def chaos_monkey() -> None:
