@@ -183,8 +183,9 @@ class Responder:
 
     def _show_typing(self, message: StoredMessage) -> None:
         """Tell the channel an answer is coming, in the background: it never delays it. Past
-        `typing_concurrency` indicators in flight, it waits for a turn, and is dropped if its
-        answer has gone by then ("typing" after the reply would outlive it)."""
+        `typing_concurrency` indicators in flight, it waits for a turn, and is dropped if the
+        agent has answered by then: its reply is on its way, and "typing" sent after the reply
+        would outlive it."""
         if self._typing_now >= self.typing_concurrency:
             self._unanswered.add(message.id)
             self._typing.append(message)
