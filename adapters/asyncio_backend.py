@@ -18,6 +18,7 @@ them the same way.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import ssl
 from collections.abc import Awaitable, Iterable
@@ -219,7 +220,16 @@ async def _dial(
 ) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
     """Resolve, then connect to each address in turn. The name is looked up here rather than
     by `create_connection`: uvloop's, cancelled by a timeout while its look-up runs, leaves
-    that look-up's failure unretrieved, and asyncio logs one error per dial at exit."""
+    that look-up's failure unretrieved, and asyncio logs one error per dial at exit. An
+    address needs no look-up: it goes straight to `create_connection`, which parses it (the
+    loop's `getaddrinfo` would cost asyncio a trip through its thread pool, ~0.15 ms)."""
+    local_addr = (local_address, 0) if local_address else None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return await loop.create_connection(lambda: connection, host, port, local_addr=local_addr)
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     failure: OSError = OSError(f"no address for {host}")
     for family, _, proto, _, address in infos:
@@ -230,7 +240,7 @@ async def _dial(
                 int(address[1]),
                 family=family,
                 proto=proto,
-                local_addr=(local_address, 0) if local_address else None,
+                local_addr=local_addr,
             )
         except OSError as e:
             failure = e
