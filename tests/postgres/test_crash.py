@@ -86,9 +86,9 @@ def _pg_ctl(version: str, action: str) -> None:
             capture_output=True,
         )
     except subprocess.TimeoutExpired as e:
-        # Seen 3 times in full soaks on 2026-12-07 and never explained: the server waited a
-        # minute after its shutdown checkpoint, as for a connection that never sends its
-        # start-up packet. Say who was connected, so the next occurrence names the culprit.
+        # The server can wait a minute for a connection that arrived during its shutdown and
+        # never sends its start-up packet (tests/soak/test_soak.py, _restart_postgres): say
+        # who was connected, so the failure names the client.
         raise AssertionError(f"pg_ctlcluster {action} timed out\n{_pg_connections()}") from e
 
 

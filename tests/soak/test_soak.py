@@ -18,6 +18,7 @@ import asyncio
 import os
 import random
 import secrets
+import subprocess
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -40,7 +41,7 @@ from tests.postgres.harness import (
     wait_http,
     webhook_params,
 )
-from tests.postgres.test_crash import _pg_ctl, _pg_is_running, _pg_version
+from tests.postgres.test_crash import _pg_connections, _pg_is_running, _pg_version
 
 MESSAGES = int(os.environ.get("SOAK_MESSAGES", "600"))
 PHONES = int(os.environ.get("SOAK_PHONES", "60"))
@@ -158,6 +159,34 @@ async def deliver(
     raise AssertionError(f"webhook for {text} never acknowledged")
 
 
+def _restart_postgres(version: str) -> tuple[float, str | None]:
+    """Restarts the local cluster. Returns how long that took and, when it took over 30 s, who
+    was connected at 30 s.
+
+    A restart can take a minute more than it should: PostgreSQL 15 waits, for up to
+    `authentication_timeout` (60 s), for a connection that arrived while it was shutting down
+    to send its start-up packet. Seen in 1 of 10 full soaks on 2026-12-08 (and 3 times on
+    2026-12-07, unexplained then): that connection was a gateway process's libpq connection
+    attempt, abandoned after its SSL request was answered (its socket held the one-byte
+    answer, unread). The database is down for that minute, which the gateway must survive
+    like any outage; the test allows it, and says it happened."""
+    command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"]
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    slow = None
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        slow = _pg_connections()
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise AssertionError(f"pg_ctlcluster restart hung past 150 s\n{slow}") from None
+    assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+    return time.monotonic() - started, slow
+
+
 async def run_soak(
     gateway: Gateway, names: list[str], restart_postgres: bool, show: Any = print
 ) -> None:
@@ -170,6 +199,7 @@ async def run_soak(
     started = time.monotonic()
 
     gate = asyncio.Semaphore(IN_FLIGHT)
+    restart: dict[str, float] = {}
 
     async def one_phone(client: httpx.AsyncClient, phone: str) -> None:
         for text in texts[phone]:
@@ -188,7 +218,10 @@ async def run_soak(
         if restart_postgres:
             await asyncio.sleep(3)
             version = _pg_version()
-            await asyncio.to_thread(_pg_ctl, version, "restart")
+            took, slow = await asyncio.to_thread(_restart_postgres, version)
+            restart["seconds"] = round(took, 1)
+            if slow:
+                show(f"PostgreSQL's restart took {took:.0f} s; connected at 30 s:\n{slow}")
             assert _pg_is_running(version)
 
     limits = httpx.Limits(max_connections=200)
@@ -200,6 +233,8 @@ async def run_soak(
     report = await settle_and_check(gateway, servers, agent, texts, double)
     report["seconds_to_send"] = round(sent_in, 1)
     report["seconds_total"] = round(time.monotonic() - started, 1)
+    if restart:
+        report["postgres_restart_s"] = restart["seconds"]
     show(f"soak ({', '.join(names)}, {MESSAGES} messages, {PHONES} phones): {report}")
     assert report["lost"] == 0, report
     assert report["doubled"] == 0, report

@@ -215,6 +215,14 @@ FROM next LEFT JOIN started ON TRUE
 _BEGIN_NEXT_PG = _BEGIN_NEXT.format(next_pending=_NEXT_PENDING, lead_pairs=_LEAD_PAIRS)
 
 
+def _start_answer(
+    dialect: str, message_id: int, session_id: str, when: Any, history_limit: int
+) -> Statement:
+    """start_answer's statement, `when` already a parameter of the dialect (now_param)."""
+    values = [PROCESSING, when, message_id, session_id, session_id, session_id, message_id]
+    return _START_ANSWER_OF[dialect], [*values, max(history_limit, 0)]
+
+
 def _answer_start(attempts: Any, lead_json: Any, history_json: Any) -> AnswerStart:
     """An AnswerStart from start_answer's RETURNING (the lead and the history as JSON)."""
     lead = to_json(lead_json)
@@ -480,27 +488,21 @@ class TortoiseMessageStore:
     async def start_answer(
         self, message_id: int, session_id: str, at: datetime, history_limit: int
     ) -> AnswerStart:
-        statement = self._start_answer(message_id, session_id, at, history_limit)
+        dialect = "postgres" if on_postgres(self._c) else "sqlite"
+        when = now_param(at, self._c)
+        statement = _start_answer(dialect, message_id, session_id, when, history_limit)
         rows = await fetch(*statement, self._c)
         if not rows:
             raise NotFound(f"no message {message_id}")
         row = rows[0]
         return _answer_start(row["attempts"], row["lead"], row["history"])
 
-    def _start_answer(
-        self, message_id: int, session_id: str, at: datetime, history_limit: int
-    ) -> Statement:
-        sql = _START_ANSWER_OF["postgres" if on_postgres(self._c) else "sqlite"]
-        when = now_param(at, self._c)
-        values = [PROCESSING, when, message_id, session_id, session_id, session_id, message_id]
-        return sql, [*values, max(history_limit, 0)]
-
     @unavailable_on_db_error
     async def begin_next(
         self, session_id: str, at: datetime, history_limit: int
     ) -> NextWork | None:
+        when = now_param(at, self._c)
         if on_postgres(self._c):
-            when = now_param(at, self._c)
             values = [session_id, True, PROCESSING, when, session_id, session_id, session_id]
             rows = await fetch(_BEGIN_NEXT_PG, [*values, max(history_limit, 0)], self._c)
             if not rows:
@@ -512,10 +514,10 @@ class TortoiseMessageStore:
             )
             return NextWork(message_from_row(row), start)
 
-        def started(found: list[dict[str, Any]]) -> Statement | None:
+        def started(found: list[dict[str, Any]]) -> Statement | None:  # in SQLite's thread
             if not found or found[0]["role"] != USER:
                 return None
-            return self._start_answer(int(found[0]["id"]), session_id, at, history_limit)
+            return _start_answer("sqlite", int(found[0]["id"]), session_id, when, history_limit)
 
         next_rows, start_rows = await chained_on_sqlite(
             (_NEXT_PENDING, [session_id, True]), started, self._c
