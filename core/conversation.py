@@ -204,14 +204,18 @@ class Responder:
                     )
                 except Exception as e:  # best effort: never the answer's concern
                     log.debug("typing indicator for message %s failed: %s", message.id, e)
-                message = None
-                while self._typing and message is None:  # the next still waiting for an answer
-                    waiting = self._typing.popleft()
-                    if waiting.id in self._unanswered:
-                        self._unanswered.discard(waiting.id)
-                        message = waiting
+                message = self._next_typing()
         finally:
             self._typing_now -= 1  # no await since the queue was last seen empty
+
+    def _next_typing(self) -> StoredMessage | None:
+        """The next waiting indicator whose agent has not answered yet (the others dropped)."""
+        while self._typing:
+            waiting = self._typing.popleft()
+            if waiting.id in self._unanswered:
+                self._unanswered.discard(waiting.id)
+                return waiting
+        return None
 
     def _slot(self, agent: AgentRecord) -> asyncio.Semaphore:
         wanted = agent.executor.get("max_concurrency", self.default_max_concurrency)
