@@ -215,7 +215,7 @@ FROM next LEFT JOIN started ON TRUE
 _BEGIN_NEXT_PG = _BEGIN_NEXT.format(next_pending=_NEXT_PENDING, lead_pairs=_LEAD_PAIRS)
 
 
-def _start_answer(
+def _start_answer_statement(
     dialect: str, message_id: int, session_id: str, when: Any, history_limit: int
 ) -> Statement:
     """start_answer's statement, `when` already a parameter of the dialect (now_param)."""
@@ -223,7 +223,7 @@ def _start_answer(
     return _START_ANSWER_OF[dialect], [*values, max(history_limit, 0)]
 
 
-def _answer_start(attempts: Any, lead_json: Any, history_json: Any) -> AnswerStart:
+def _answer_start_from(attempts: Any, lead_json: Any, history_json: Any) -> AnswerStart:
     """An AnswerStart from start_answer's RETURNING (the lead and the history as JSON)."""
     lead = to_json(lead_json)
     past = sorted(to_json(history_json) or (), key=lambda h: int(h["id"]))
@@ -490,12 +490,12 @@ class TortoiseMessageStore:
     ) -> AnswerStart:
         dialect = "postgres" if on_postgres(self._c) else "sqlite"
         when = now_param(at, self._c)
-        statement = _start_answer(dialect, message_id, session_id, when, history_limit)
+        statement = _start_answer_statement(dialect, message_id, session_id, when, history_limit)
         rows = await fetch(*statement, self._c)
         if not rows:
             raise NotFound(f"no message {message_id}")
         row = rows[0]
-        return _answer_start(row["attempts"], row["lead"], row["history"])
+        return _answer_start_from(row["attempts"], row["lead"], row["history"])
 
     @unavailable_on_db_error
     async def begin_next(
@@ -509,15 +509,16 @@ class TortoiseMessageStore:
                 return None
             row = rows[0]
             attempts = row["started_attempts"]
-            start = (
-                None if attempts is None else _answer_start(attempts, row["lead"], row["history"])
-            )
+            start = None
+            if attempts is not None:
+                start = _answer_start_from(attempts, row["lead"], row["history"])
             return NextWork(message_from_row(row), start)
 
         def started(found: list[dict[str, Any]]) -> Statement | None:  # in SQLite's thread
             if not found or found[0]["role"] != USER:
                 return None
-            return _start_answer("sqlite", int(found[0]["id"]), session_id, when, history_limit)
+            message_id = int(found[0]["id"])
+            return _start_answer_statement("sqlite", message_id, session_id, when, history_limit)
 
         next_rows, start_rows = await chained_on_sqlite(
             (_NEXT_PENDING, [session_id, True]), started, self._c
@@ -527,7 +528,7 @@ class TortoiseMessageStore:
         start = None
         if start_rows:
             first = start_rows[0]
-            start = _answer_start(first["attempts"], first["lead"], first["history"])
+            start = _answer_start_from(first["attempts"], first["lead"], first["history"])
         return NextWork(message_from_row(next_rows[0]), start)
 
     @unavailable_on_db_error
