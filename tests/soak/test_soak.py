@@ -18,7 +18,6 @@ import asyncio
 import os
 import random
 import secrets
-import subprocess
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -41,7 +40,7 @@ from tests.postgres.harness import (
     wait_http,
     webhook_params,
 )
-from tests.postgres.test_crash import _pg_connections, _pg_is_running, _pg_version
+from tests.postgres.test_crash import _pg_ctl, _pg_is_running, _pg_stop, _pg_version
 
 MESSAGES = int(os.environ.get("SOAK_MESSAGES", "600"))
 PHONES = int(os.environ.get("SOAK_PHONES", "60"))
@@ -160,35 +159,11 @@ async def deliver(
 
 
 def _restart_postgres(version: str) -> tuple[float, str | None]:
-    """Restarts the local cluster: a fast stop, then a start. Returns how long that took and,
-    when the stop hung past 20 s, who was connected then.
-
-    A fast stop can take a minute: PostgreSQL 15 waits, for up to `authentication_timeout`
-    (60 s), for a connection that arrived while it was shutting down to send its start-up
-    packet, and even an immediate stop waits for that. pg_ctl gives up at 60 s, possibly just
-    before the server stops. Seen in 3 of 20 soaks on 2026-12-08 (and 3 times on 2026-12-07,
-    unexplained then): that connection was a gateway process's libpq connection attempt,
-    abandoned after its SSL request was answered (the one-byte answer lay unread on its
-    socket). So the stop is waited for until the server is down, and then it is started."""
-    ctl = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+    """Restarts the local cluster (`_pg_stop`, then a start): how long that took, and who was
+    connected when the stop hung."""
     started = time.monotonic()
-    stopping = subprocess.Popen(
-        [*ctl, "stop", "-m", "fast"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    hung = None
-    try:
-        stopping.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        hung = _pg_connections()
-        try:
-            stopping.wait(timeout=70)
-        except subprocess.TimeoutExpired:
-            stopping.kill()
-    while _pg_is_running(version):
-        if time.monotonic() - started > 150:
-            raise AssertionError(f"PostgreSQL did not stop in 150 s\n{hung}")
-        time.sleep(0.5)
-    subprocess.run([*ctl, "start"], check=True, capture_output=True, timeout=60)
+    hung = _pg_stop(version)
+    _pg_ctl(version, "start")
     return time.monotonic() - started, hung
 
 
